@@ -1,0 +1,39 @@
+//! INT-I error codes (LookupCodes table `ERR`, used in 2.074 ECO).
+
+/// The INT-I error codes and their texts.
+pub(crate) const ERROR_CODES: &[(u16, &str)] = &[
+    (1, "ERROR: RECORD NOT FOUND"),
+    (2, "ERROR: RECORD ALREADY EXISTS"),
+    (3, "ERROR: UNAUTHORISED ACCESS"),
+    (101, "ERROR: MANDATORY ELEMENT MISSING"),
+    (102, "ERROR: INVALID RECORD TYPE"),
+    (103, "ERROR: UNDEFINED ELEMENT"),
+    (104, "ERROR: EXCEED THE MAXIMUM OCCURRENCE"),
+    (105, "ERROR: INVALID NUMBER OF SUBELEMENTS"),
+    (106, "ERROR: ELEMENT LENGTH TOO SHORT"),
+    (107, "ERROR: ELEMENT LENGTH TOO LONG"),
+    (108, "ERROR: ELEMENT IS NOT A NUMBER AS EXPECTED"),
+    (109, "ERROR: ELEMENT NUMBER VALUE TOO SMALL"),
+    (110, "ERROR: ELEMENT NUMBER VALUE TOO BIG"),
+    (111, "ERROR: INVALID CHARACTER"),
+    (112, "ERROR: INVALID DATE"),
+    (113, "ERROR: INVALID TIME"),
+    (114, "ERROR: INVALID DATE OR TIME"),
+    (115, "ERROR: INVALID ITEM VALUE"),
+    (116, "ERROR: INVALID TYPE OF TRANSACTION"),
+    (117, "ERROR: INVALID RECORD DATA"),
+    (118, "ERROR: INVALID RECORD IMAGE SIZE"),
+    (201, "ERROR: INVALID TCN"),
+    (501, "ERROR: INSUFFICIENT FINGERPRINT QUALITY"),
+    (502, "ERROR: MISSING FINGERPRINTS"),
+    (503, "ERROR: FINGERPRINT SEQUENCE CHECK FAILED"),
+    (999, "ERROR: RECORD NOT FOUND"),
+];
+
+/// The standard text of an INT-I error code, if it is one.
+pub fn error_description(code: u16) -> Option<&'static str> {
+    ERROR_CODES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, text)| *text)
+}
