@@ -1,0 +1,522 @@
+//! `hotspot-central serve`: the reference central endpoint.
+//!
+//! Accepts gateways over QUIC (ALPN `hotspot/1`, TLS 1.3 with client certificates issued by the PKI's CA), answers
+//! each submitted capture against the full gallery, idempotently on `capture_id`, serves the watchlist, and
+//! announces a new watchlist version to every connected gateway when `watchlist import` changes the gallery.
+//!
+//! State in `DATA_DIR/db` (sled): tree `answers` (capture id -> postcard [`CentralAnswer`], written once with
+//! compare-and-swap, flushed before the answer is sent), tree `submissions` (capture id -> postcard
+//! [`SubmissionMeta`]: who sent it and when; no biometric data is kept), tree `meta` (counters).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use hotspot_device_protocols::station::Decision;
+use hotspot_device_protocols::uplink::{
+    Announcement, CentralAnswer, MAX_FRAME_BYTES, Request, Response, Submission, encode_frame,
+};
+use hotspot_matcher::FingerprintIndex;
+use hotspot_matcher::probe::{decide, probe_from_capture};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::frames::{read_frame, write_encoded, write_frame};
+use crate::gallery::{GALLERY_FILE, GalleryError, GalleryFile};
+use crate::pki::{self, PkiError};
+
+/// How often the gallery file is checked for a new version.
+const GALLERY_POLL: Duration = Duration::from_millis(500);
+/// Idle timeout on a gateway connection.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Options of `serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Data folder (gallery and state).
+    pub data_dir: PathBuf,
+    /// UDP address to listen on (port 0: any).
+    pub listen: SocketAddr,
+    /// PKI folder made by `pki init`.
+    pub pki_dir: PathBuf,
+}
+
+/// Errors starting or running central.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// PKI material missing or bad.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// TLS configuration failed.
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    /// The gallery cannot be read.
+    #[error(transparent)]
+    Gallery(#[from] GalleryError),
+    /// The state database failed.
+    #[error("state database {path}: {source}")]
+    Db {
+        /// Folder.
+        path: PathBuf,
+        /// sled's error.
+        source: sled::Error,
+    },
+    /// Binding or socket trouble.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// Address.
+        addr: SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Audit metadata of one submission (no biometric data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionMeta {
+    /// Gateway (certificate name) that delivered it first.
+    pub gateway: String,
+    /// Station id.
+    pub station_id: String,
+    /// Unix ms when central first received it.
+    pub received_at_ms: i64,
+}
+
+struct Loaded {
+    version: u64,
+    index: FingerprintIndex,
+    watchlist_frame: Vec<u8>,
+}
+
+struct State {
+    gallery: ArcSwap<Loaded>,
+    answers: sled::Tree,
+    submissions: sled::Tree,
+    meta: sled::Tree,
+    db: sled::Db,
+    version_tx: watch::Sender<u64>,
+    pki_dir: PathBuf,
+    names: Mutex<Vec<(String, String)>>,
+}
+
+/// Opens central's state database.
+pub fn open_db(data_dir: &Path) -> Result<sled::Db, ServeError> {
+    let path = data_dir.join("db");
+    sled::open(&path).map_err(|source| ServeError::Db { path, source })
+}
+
+fn load_gallery(data_dir: &Path) -> Result<Loaded, ServeError> {
+    let g = GalleryFile::load(data_dir)?;
+    let frame = encode_frame(&Response::Watchlist(g.watchlist()))
+        .map_err(|e| ServeError::Tls(format!("cannot encode watchlist: {e}")))?;
+    Ok(Loaded {
+        version: g.version,
+        index: g.index(),
+        watchlist_frame: frame,
+    })
+}
+
+fn server_config(pki_dir: &Path) -> Result<quinn::ServerConfig, ServeError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in pki::load_certs(&pki_dir.join("ca.pem"))? {
+        roots
+            .add(c)
+            .map_err(|e| ServeError::Tls(format!("CA certificate: {e}")))?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| ServeError::Tls(e.to_string()))?;
+    let chain = pki::load_certs(&pki_dir.join("central.pem"))?;
+    let key = pki::load_key(&pki_dir.join("central.key"))?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ServeError::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    tls.alpn_protocols = vec![hotspot_device_protocols::uplink::ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    // Receive windows sized for a 10 Mbit/s link with 1 s RTT and beyond; BBR keeps the answers flowing on lossy
+    // links (measured: CUBIC collapses at 200 ms RTT and 1% loss).
+    let window: u32 = 16 * 1024 * 1024;
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_idle_timeout(IDLE_TIMEOUT.try_into().ok())
+        .keep_alive_interval(Some(Duration::from_secs(10)))
+        .stream_receive_window(window.into())
+        .receive_window(window.into())
+        .send_window(u64::from(window))
+        .max_concurrent_bidi_streams(1024u32.into())
+        .congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}
+
+/// Runs central until `shutdown` resolves. `on_ready` gets the bound address once listening.
+pub async fn serve(
+    opts: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let db = open_db(&opts.data_dir)?;
+    let tree = |name: &str| {
+        db.open_tree(name).map_err(|source| ServeError::Db {
+            path: opts.data_dir.join("db"),
+            source,
+        })
+    };
+    let loaded = load_gallery(&opts.data_dir)?;
+    let (version_tx, _) = watch::channel(loaded.version);
+    let state = Arc::new(State {
+        gallery: ArcSwap::from_pointee(loaded),
+        answers: tree("answers")?,
+        submissions: tree("submissions")?,
+        meta: tree("meta")?,
+        db: db.clone(),
+        version_tx,
+        names: Mutex::new(pki::gateway_names(&opts.pki_dir)),
+        pki_dir: opts.pki_dir.clone(),
+    });
+    let endpoint =
+        quinn::Endpoint::server(server_config(&opts.pki_dir)?, opts.listen).map_err(|source| {
+            ServeError::Listen {
+                addr: opts.listen,
+                source,
+            }
+        })?;
+    let local = endpoint.local_addr().map_err(|source| ServeError::Listen {
+        addr: opts.listen,
+        source,
+    })?;
+    info!(%local, version = state.gallery.load().version, "central listening");
+    on_ready(local);
+    let watcher = tokio::spawn(watch_gallery(state.clone(), opts.data_dir.clone()));
+    let accept = async {
+        while let Some(incoming) = endpoint.accept().await {
+            tokio::spawn(handle_connection(state.clone(), incoming));
+        }
+    };
+    tokio::select! {
+        () = accept => {}
+        () = shutdown => info!("central shutting down"),
+    }
+    watcher.abort();
+    endpoint.close(0u32.into(), b"central shutting down");
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    if let Err(e) = db.flush_async().await {
+        warn!(error = %e, "final flush failed");
+    }
+    Ok(())
+}
+
+async fn watch_gallery(state: Arc<State>, data_dir: PathBuf) {
+    let path = data_dir.join(GALLERY_FILE);
+    let mut last: Option<(SystemTime, u64)> = None;
+    loop {
+        tokio::time::sleep(GALLERY_POLL).await;
+        let Ok(m) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let stamp = (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len());
+        if last == Some(stamp) {
+            continue;
+        }
+        last = Some(stamp);
+        let dir = data_dir.clone();
+        match tokio::task::spawn_blocking(move || load_gallery(&dir)).await {
+            Ok(Ok(loaded)) if loaded.version != state.gallery.load().version => {
+                let v = loaded.version;
+                state.gallery.store(Arc::new(loaded));
+                info!(version = v, "gallery reloaded; announcing to gateways");
+                state.version_tx.send_replace(v);
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "gallery reload failed; keeping the current one"),
+            Err(e) => warn!(error = %e, "gallery reload task failed"),
+        }
+    }
+}
+
+fn peer_name(state: &State, conn: &quinn::Connection) -> String {
+    let Some(fp) = conn
+        .peer_identity()
+        .and_then(|id| {
+            id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .and_then(|certs| certs.first().map(pki::fingerprint))
+    else {
+        return "unknown".into();
+    };
+    let Ok(mut names) = state.names.lock() else {
+        return "unknown".into();
+    };
+    if !names.iter().any(|(f, _)| *f == fp) {
+        *names = pki::gateway_names(&state.pki_dir);
+    }
+    names
+        .iter()
+        .find(|(f, _)| *f == fp)
+        .map(|(_, n)| n.clone())
+        .unwrap_or_else(|| format!("unregistered-{}", &fp[..12]))
+}
+
+async fn handle_connection(state: Arc<State>, incoming: quinn::Incoming) {
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            debug!(error = %e, "handshake failed");
+            return;
+        }
+    };
+    let gateway = peer_name(&state, &conn);
+    info!(%gateway, remote = %conn.remote_address(), "gateway connected");
+    let announcer = tokio::spawn(announce(conn.clone(), state.version_tx.subscribe()));
+    loop {
+        match conn.accept_bi().await {
+            Ok((send, recv)) => {
+                tokio::spawn(handle_stream(state.clone(), gateway.clone(), send, recv));
+            }
+            Err(e) => {
+                info!(%gateway, reason = %e, "gateway disconnected");
+                break;
+            }
+        }
+    }
+    announcer.abort();
+}
+
+async fn announce(conn: quinn::Connection, mut rx: watch::Receiver<u64>) {
+    while rx.changed().await.is_ok() {
+        let version = *rx.borrow_and_update();
+        let Ok(mut send) = conn.open_uni().await else {
+            return;
+        };
+        if let Err(e) = write_frame(&mut send, &Announcement::WatchlistVersion { version }).await {
+            debug!(error = %e, "announcement failed");
+            return;
+        }
+    }
+}
+
+async fn handle_stream(
+    state: Arc<State>,
+    gateway: String,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let req: Request = match read_frame(&mut recv, MAX_FRAME_BYTES).await {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(%gateway, error = %e, "bad request");
+            let resp = Response::Error {
+                permanent: true,
+                message: format!("bad request: {e}"),
+            };
+            let _ = write_frame(&mut send, &resp).await;
+            return;
+        }
+    };
+    let result = match req {
+        Request::Hello(h) => {
+            info!(%gateway, site = %h.site_id, version = %h.software_version,
+                  watchlist = h.watchlist_version, backlog = h.backlog, "hello");
+            let resp = Response::Welcome {
+                central_id: "central".into(),
+                watchlist_version: state.gallery.load().version,
+            };
+            write_frame(&mut send, &resp).await
+        }
+        Request::FetchWatchlist { have_version } => {
+            let loaded = state.gallery.load_full();
+            if have_version == loaded.version {
+                let resp = Response::WatchlistUnchanged {
+                    version: loaded.version,
+                };
+                write_frame(&mut send, &resp).await
+            } else {
+                write_encoded(&mut send, &loaded.watchlist_frame).await
+            }
+        }
+        Request::Submit(sub) => {
+            let resp = answer(&state, &gateway, *sub).await;
+            write_frame(&mut send, &resp).await
+        }
+        _ => {
+            let resp = Response::Error {
+                permanent: true,
+                message: "request kind not supported by this central".into(),
+            };
+            write_frame(&mut send, &resp).await
+        }
+    };
+    if let Err(e) = result {
+        debug!(%gateway, error = %e, "response not delivered");
+    }
+}
+
+fn count(state: &State, key: &str) {
+    let r = state.meta.fetch_and_update(key, |old| {
+        let n = old
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        Some((n + 1).to_be_bytes().to_vec())
+    });
+    if let Err(e) = r {
+        warn!(error = %e, key, "counter update failed");
+    }
+}
+
+fn stored_answer(state: &State, key: &[u8]) -> Option<CentralAnswer> {
+    let bytes = state.answers.get(key).ok().flatten()?;
+    let mut a: CentralAnswer = postcard::from_bytes(&bytes).ok()?;
+    a.duplicate = true;
+    Some(a)
+}
+
+async fn answer(state: &Arc<State>, gateway: &str, sub: Submission) -> Response {
+    let id = sub.capture.capture_id;
+    count(state, "submits_received");
+    if let Some(a) = stored_answer(state, id.as_bytes()) {
+        count(state, "duplicates_received");
+        info!(%gateway, capture_id = %id, "duplicate submission; returning the stored answer");
+        return Response::Answer(a);
+    }
+    let loaded = state.gallery.load_full();
+    let capture = sub.capture.clone();
+    let outcome = tokio::task::spawn_blocking(move || match probe_from_capture(&capture) {
+        Ok(probe) => decide(&loaded.index, &probe),
+        Err(reason) => hotspot_matcher::probe::Outcome {
+            decision: Decision::Rejected,
+            candidates: Vec::new(),
+            reason: Some(reason),
+        },
+    })
+    .await;
+    let Ok(outcome) = outcome else {
+        return Response::Error {
+            permanent: false,
+            message: "matching task failed".into(),
+        };
+    };
+    let answer = CentralAnswer {
+        capture_id: id,
+        decision: outcome.decision,
+        candidates: outcome.candidates,
+        reason: outcome.reason,
+        gallery_version: state.gallery.load().version,
+        duplicate: false,
+    };
+    store_answer(state, gateway, &sub, answer).await
+}
+
+async fn store_answer(
+    state: &Arc<State>,
+    gateway: &str,
+    sub: &Submission,
+    answer: CentralAnswer,
+) -> Response {
+    let id = sub.capture.capture_id;
+    let transient = |what: String| Response::Error {
+        permanent: false,
+        message: what,
+    };
+    let Ok(bytes) = postcard::to_stdvec(&answer) else {
+        return transient("cannot encode answer".into());
+    };
+    let meta = SubmissionMeta {
+        gateway: gateway.to_owned(),
+        station_id: sub.station_id.clone(),
+        received_at_ms: now_ms(),
+    };
+    match state
+        .answers
+        .compare_and_swap(id.as_bytes(), None::<&[u8]>, Some(bytes))
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => {
+            count(state, "duplicates_received");
+            return stored_answer(state, id.as_bytes())
+                .map(Response::Answer)
+                .unwrap_or_else(|| transient("answer vanished".into()));
+        }
+        Err(e) => return transient(format!("state database: {e}")),
+    }
+    if let Ok(m) = postcard::to_stdvec(&meta) {
+        let _ = state.submissions.insert(id.as_bytes(), m);
+    }
+    if let Err(e) = state.db.flush_async().await {
+        return transient(format!("state database flush: {e}"));
+    }
+    info!(%gateway, capture_id = %id, station = %sub.station_id, decision = ?answer.decision, "answered");
+    Response::Answer(answer)
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// What `report` prints: central's view of what it received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Distinct captures answered.
+    pub answered: u64,
+    /// Submissions received, re-submissions included.
+    pub submits_received: u64,
+    /// Re-submissions of an already answered capture.
+    pub duplicates_received: u64,
+    /// Capture ids answered, with the station each came from.
+    pub captures: Vec<(String, String)>,
+}
+
+/// Reads the report from a stopped central's data folder.
+pub fn report(data_dir: &Path) -> Result<Report, ServeError> {
+    let db = open_db(data_dir)?;
+    let err = |source| ServeError::Db {
+        path: data_dir.join("db"),
+        source,
+    };
+    let meta = db.open_tree("meta").map_err(err)?;
+    let get = |k: &str| -> u64 {
+        meta.get(k)
+            .ok()
+            .flatten()
+            .and_then(|b| b.as_ref().try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0)
+    };
+    let subs = db.open_tree("submissions").map_err(err)?;
+    let answers = db.open_tree("answers").map_err(err)?;
+    let mut captures = Vec::new();
+    for item in answers.iter() {
+        let (k, _) = item.map_err(err)?;
+        let id = uuid::Uuid::from_slice(&k)
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let station = subs
+            .get(&k)
+            .ok()
+            .flatten()
+            .and_then(|m| postcard::from_bytes::<SubmissionMeta>(&m).ok())
+            .map(|m| m.station_id)
+            .unwrap_or_default();
+        captures.push((id, station));
+    }
+    Ok(Report {
+        answered: captures.len() as u64,
+        submits_received: get("submits_received"),
+        duplicates_received: get("duplicates_received"),
+        captures,
+    })
+}

@@ -1,0 +1,253 @@
+//! Wiring: opens the store, starts the broker (embedded mode), the MQTT session, ingest, the uplink, the status
+//! publisher and the console, then runs until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hotspot_device_protocols::uplink::WatchlistSnapshot;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tracing::{info, warn};
+
+use crate::config::{BrokerMode, Config, parse_mqtt_url};
+use crate::crypto::{CryptoError, PayloadKey};
+use crate::mqtt::{self, MqttParams};
+use crate::pipeline::Pipeline;
+use crate::shared::Shared;
+use crate::store::{Store, StoreError};
+use crate::uplink::{Uplink, UplinkError, install_snapshot};
+use crate::watchlist::Watchlist;
+use crate::{broker, console, status};
+
+/// Errors that stop the gateway from starting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Payload key.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// Database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Embedded broker.
+    #[error(transparent)]
+    Broker(#[from] broker::BrokerError),
+    /// Uplink TLS material.
+    #[error(transparent)]
+    Uplink(#[from] UplinkError),
+    /// Console listener.
+    #[error("console cannot listen on {addr}: {source}")]
+    Console {
+        /// Address.
+        addr: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// A config value that validation should have caught.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// Where the running gateway can be reached.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// Console address actually bound.
+    pub console: SocketAddr,
+    /// Broker `host:port` the gateway uses.
+    pub broker: String,
+}
+
+fn mqtt_params(cfg: &Config) -> Result<MqttParams, StartError> {
+    let (host, port) = match cfg.broker.mode {
+        BrokerMode::Embedded => {
+            let addr: SocketAddr = cfg
+                .broker
+                .listen
+                .as_deref()
+                .and_then(|l| l.parse().ok())
+                .ok_or_else(|| StartError::Config("broker.listen".into()))?;
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else {
+                addr.ip().to_string()
+            };
+            (host, addr.port())
+        }
+        BrokerMode::External => {
+            let url = cfg.broker.url.as_deref().unwrap_or_default();
+            let a = parse_mqtt_url(url).map_err(StartError::Config)?;
+            (a.host, a.port)
+        }
+    };
+    Ok(MqttParams {
+        host,
+        port,
+        client_id: format!("hotspot-gateway-{}", cfg.site.id),
+        max_packet_bytes: cfg.broker.max_payload_bytes,
+        retry_initial_ms: cfg.broker.retry_initial_ms,
+        retry_max_ms: cfg.broker.retry_max_ms,
+        last_will: status::last_will(&cfg.site.id),
+    })
+}
+
+fn load_watchlist(store: &Store) -> Option<WatchlistSnapshot> {
+    match store.meta_get("watchlist") {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "stored watchlist unreadable; waiting for central");
+            None
+        }
+    }
+}
+
+/// How often disk use is measured.
+const DISK_POLL: Duration = Duration::from_secs(2);
+/// How often the retention policy is applied.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Keeps `shared.disk_used_bytes` current and logs alarm transitions.
+async fn watch_disk(store: Store, shared: Arc<Shared>) {
+    let mut last_alarms = Vec::new();
+    loop {
+        let s = store.clone();
+        if let Ok(used) = tokio::task::spawn_blocking(move || s.size_on_disk()).await {
+            shared.disk_used_bytes.store(used, Ordering::Relaxed);
+        }
+        if store.quarantined() > 0 {
+            shared.storage_corruption.store(true, Ordering::Relaxed);
+        }
+        let alarms = shared.alarms();
+        if alarms != last_alarms {
+            if alarms.is_empty() {
+                info!("storage alarms cleared");
+            } else {
+                warn!(
+                    ?alarms,
+                    used_percent = shared.disk_fraction() * 100.0,
+                    "storage alarm"
+                );
+            }
+            last_alarms = alarms;
+        }
+        tokio::time::sleep(DISK_POLL).await;
+    }
+}
+
+/// Applies the retention policy periodically.
+async fn purge_periodically(store: Store, retention: crate::store::Retention) {
+    loop {
+        let s = store.clone();
+        let now = crate::pipeline::now_ms();
+        match tokio::task::spawn_blocking(move || s.purge_expired(now, retention)).await {
+            Ok(Ok(p)) if p.payloads + p.records > 0 => {
+                info!(
+                    payloads = p.payloads,
+                    records = p.records,
+                    "retention purge"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "retention purge failed"),
+            Err(e) => warn!(error = %e, "retention purge task failed"),
+        }
+        tokio::time::sleep(PURGE_INTERVAL).await;
+    }
+}
+
+/// Runs the gateway until `shutdown` resolves. `on_ready` is called once everything listens.
+pub async fn run(
+    cfg: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+    on_ready: impl FnOnce(Ready),
+) -> Result<(), StartError> {
+    let key = PayloadKey::load_or_create(&cfg.key_file())?;
+    let store = Store::open(&cfg.storage.dir, key)?;
+    if let (BrokerMode::Embedded, Some(listen)) = (cfg.broker.mode, &cfg.broker.listen) {
+        let addr = listen
+            .parse()
+            .map_err(|_| StartError::Config("broker.listen".into()))?;
+        broker::start(addr, cfg.broker.max_payload_bytes)?;
+    }
+    let params = mqtt_params(&cfg)?;
+    let (client, eventloop) = mqtt::connect(&params);
+    let shared = Arc::new(Shared::new(cfg.site.id.clone(), cfg.storage.quota_bytes));
+    if store.moved_aside.is_some() {
+        shared.storage_corruption.store(true, Ordering::Relaxed);
+    }
+    shared
+        .disk_used_bytes
+        .store(store.size_on_disk(), Ordering::Relaxed);
+    let outbox_notify = Arc::new(Notify::new());
+    let (fresh_tx, fresh_rx) = mpsc::channel(1024);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pipeline = Arc::new(Pipeline {
+        store: store.clone(),
+        watchlist: Arc::new(Watchlist::default()),
+        client: client.clone(),
+        shared: shared.clone(),
+        outbox_notify: outbox_notify.clone(),
+        match_slots: Arc::new(Semaphore::new(cores)),
+        retention: cfg.retention(),
+        fresh: fresh_tx,
+    });
+    if let Some(snapshot) = load_watchlist(&store) {
+        install_snapshot(&pipeline, snapshot).await;
+    }
+    let uplink = Arc::new(Uplink::new(
+        cfg.uplink.clone(),
+        cfg.site.id.clone(),
+        pipeline.clone(),
+        outbox_notify,
+        fresh_rx,
+    )?);
+    let listener = tokio::net::TcpListener::bind(&cfg.console.listen)
+        .await
+        .map_err(|source| StartError::Console {
+            addr: cfg.console.listen.clone(),
+            source,
+        })?;
+    let console_addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Console {
+            addr: cfg.console.listen.clone(),
+            source,
+        })?;
+
+    let (ingest_tx, ingest_rx) = mpsc::channel(256);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(mqtt::run_event_loop(
+        client.clone(),
+        eventloop,
+        params.clone(),
+        shared.clone(),
+        ingest_tx,
+    ));
+    pipeline.recover().await;
+    tasks.spawn(pipeline.clone().run_ingest(ingest_rx));
+    tasks.spawn(uplink.run());
+    tasks.spawn(status::run(client.clone(), pipeline.clone()));
+    tasks.spawn(watch_disk(store.clone(), pipeline.shared.clone()));
+    tasks.spawn(purge_periodically(store.clone(), cfg.retention()));
+    let app = console::router(pipeline.clone());
+    tasks.spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            warn!(error = %e, "console stopped");
+        }
+    });
+    info!(console = %console_addr, broker = %format!("{}:{}", params.host, params.port), "gateway ready");
+    on_ready(Ready {
+        console: console_addr,
+        broker: format!("{}:{}", params.host, params.port),
+    });
+    shutdown.await;
+    info!("gateway stopping");
+    status::publish(&client, &pipeline, "offline").await;
+    if let Err(e) = store.flush().await {
+        warn!(error = %e, "final flush failed");
+    }
+    let _ = client.disconnect().await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tasks.abort_all();
+    Ok(())
+}

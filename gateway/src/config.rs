@@ -1,0 +1,502 @@
+//! Gateway configuration: TOML, unknown keys refused, every error reported at once.
+//!
+//! The keys, their units and defaults are documented in `docs/configuration.md`; this module is the one place that
+//! defines them. [`Config::load`] parses and validates; `hotspot-gateway check-config` calls nothing else.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[site]`
+    pub site: SiteConfig,
+    /// `[broker]`
+    pub broker: BrokerConfig,
+    /// `[uplink]`
+    pub uplink: UplinkConfig,
+    /// `[storage]`
+    pub storage: StorageConfig,
+    /// `[console]`
+    pub console: ConsoleConfig,
+    /// `[retention]`
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`: how long captured data is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Keep the biometric payload this long after central confirmed the capture, seconds (0: purge at once).
+    #[serde(default)]
+    pub payload_after_central_s: u64,
+    /// Keep metadata (who, when, which results; no biometric data) this long after central confirmed, days.
+    #[serde(default = "default_metadata_days")]
+    pub metadata_days: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            payload_after_central_s: 0,
+            metadata_days: default_metadata_days(),
+        }
+    }
+}
+
+/// Congestion controller for the uplink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Congestion {
+    /// BBR: keeps throughput on long, lossy links (the default).
+    Bbr,
+    /// CUBIC (quinn's default).
+    Cubic,
+    /// NewReno.
+    Newreno,
+}
+
+/// `[site]`: who this gateway is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Site id (1..=64 of `A-Z a-z 0-9 - _ .`), also the MQTT client id suffix.
+    pub id: String,
+}
+
+/// Which broker the stations talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerMode {
+    /// rumqttd inside the gateway process.
+    Embedded,
+    /// An external broker (mosquitto).
+    External,
+}
+
+/// `[broker]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `embedded` or `external`.
+    pub mode: BrokerMode,
+    /// Embedded: TCP address the broker listens on.
+    pub listen: Option<String>,
+    /// External: `mqtt://host:port`.
+    pub url: Option<String>,
+    /// Largest MQTT payload accepted, bytes.
+    #[serde(default = "default_max_payload_bytes")]
+    pub max_payload_bytes: usize,
+    /// First reconnect delay after the broker connection fails, ms.
+    #[serde(default = "default_retry_initial_ms")]
+    pub retry_initial_ms: u64,
+    /// Largest reconnect delay, ms.
+    #[serde(default = "default_retry_max_ms")]
+    pub retry_max_ms: u64,
+}
+
+/// `[uplink]`: the QUIC link to central.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    /// Central's `host:port` (UDP).
+    pub central: String,
+    /// Name in central's certificate.
+    #[serde(default = "default_server_name")]
+    pub server_name: String,
+    /// CA certificate (PEM) that signed central's and this gateway's certificates.
+    pub ca: PathBuf,
+    /// This gateway's client certificate (PEM).
+    pub cert: PathBuf,
+    /// This gateway's private key (PEM).
+    pub key: PathBuf,
+    /// First reconnect delay, ms.
+    #[serde(default = "default_retry_initial_ms")]
+    pub retry_initial_ms: u64,
+    /// Largest reconnect delay, ms.
+    #[serde(default = "default_retry_max_ms")]
+    pub retry_max_ms: u64,
+    /// Time allowed for one request (submit, watchlist fetch), ms.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Connection idle timeout, ms.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Congestion controller: `bbr`, `cubic` or `newreno`.
+    #[serde(default = "default_congestion")]
+    pub congestion: Congestion,
+    /// Per-stream and connection receive window, bytes (size for bandwidth x RTT of the worst link).
+    #[serde(default = "default_window_bytes")]
+    pub window_bytes: u64,
+    /// Submissions in flight at once.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Backlog submissions per second after an outage; captures arriving while the link is up are not paced.
+    #[serde(default = "default_drain_per_s")]
+    pub drain_per_s: u64,
+    /// Link monitor: RTT above which the link is DEGRADED, ms.
+    #[serde(default = "default_degraded_rtt_ms")]
+    pub degraded_rtt_ms: u64,
+    /// Link monitor: packet loss above which the link is DEGRADED, percent.
+    #[serde(default = "default_degraded_loss_percent")]
+    pub degraded_loss_percent: f64,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// State folder (sled database, payload key).
+    pub dir: PathBuf,
+    /// 32-byte payload encryption key; made (mode 0600) on first start if absent. Default `DIR/payload.key`.
+    pub key_file: Option<PathBuf>,
+    /// Disk quota for the database, bytes: alarm at 80%, new captures refused at 100%.
+    #[serde(default = "default_quota_bytes")]
+    pub quota_bytes: u64,
+}
+
+/// `[console]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// HTTP address of the status page and `/healthz` (port 0: any free port).
+    pub listen: String,
+}
+
+fn default_max_payload_bytes() -> usize {
+    hotspot_device_protocols::station::MAX_CAPTURE_BYTES
+}
+fn default_retry_initial_ms() -> u64 {
+    500
+}
+fn default_retry_max_ms() -> u64 {
+    30_000
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_metadata_days() -> u64 {
+    90
+}
+fn default_congestion() -> Congestion {
+    Congestion::Bbr
+}
+fn default_window_bytes() -> u64 {
+    16 * 1024 * 1024
+}
+fn default_max_in_flight() -> usize {
+    32
+}
+fn default_drain_per_s() -> u64 {
+    50
+}
+fn default_degraded_rtt_ms() -> u64 {
+    1_000
+}
+fn default_degraded_loss_percent() -> f64 {
+    5.0
+}
+fn default_quota_bytes() -> u64 {
+    8 * 1024 * 1024 * 1024
+}
+fn default_server_name() -> String {
+    "central".to_owned()
+}
+
+/// The configuration is unreadable or invalid; `errors` lists every problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {} error(s):\n  {}", .errors.len(), .errors.join("\n  "))]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// Every problem, each naming its key.
+    pub errors: Vec<String>,
+}
+
+/// An external broker address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddr {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+/// Parses `mqtt://host:port` (port defaults to 1883).
+pub fn parse_mqtt_url(url: &str) -> Result<BrokerAddr, String> {
+    let rest = url.strip_prefix("mqtt://").ok_or_else(|| {
+        format!("{url:?} must start with mqtt:// (TLS to the broker is not supported yet)")
+    })?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+        ),
+        None => (rest, 1883),
+    };
+    if host.is_empty() || host.contains('/') {
+        return Err(format!("{url:?}: missing or bad host"));
+    }
+    Ok(BrokerAddr {
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port,
+    })
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let fail = |errors| ConfigError {
+            path: path.to_owned(),
+            errors,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| fail(vec![format!("cannot read: {e}")]))?;
+        Self::parse(&text).map_err(fail)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Self, Vec<String>> {
+        let cfg: Config = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+        let errors = cfg.validate();
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Every problem with the values (files named must exist).
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if hotspot_device_protocols::station::validate_id(&self.site.id).is_err() {
+            e.push(format!(
+                "site.id {:?} must be 1..=64 characters of A-Z a-z 0-9 - _ .",
+                self.site.id
+            ));
+        }
+        self.validate_broker(&mut e);
+        self.validate_uplink(&mut e);
+        if self.console.listen.parse::<SocketAddr>().is_err() {
+            e.push(format!(
+                "console.listen {:?} is not an address like 127.0.0.1:8080",
+                self.console.listen
+            ));
+        }
+        if self.storage.dir.as_os_str().is_empty() {
+            e.push("storage.dir must not be empty".into());
+        }
+        if self.storage.quota_bytes < 16 * 1024 * 1024 {
+            e.push("storage.quota_bytes must be at least 16777216 (16 MiB)".into());
+        }
+        if self.retention.metadata_days == 0 || self.retention.metadata_days > 3650 {
+            e.push("retention.metadata_days must be 1..=3650".into());
+        }
+        if self.retention.payload_after_central_s > self.retention.metadata_days * 86_400 {
+            e.push(
+                "retention.payload_after_central_s must not exceed retention.metadata_days".into(),
+            );
+        }
+        e
+    }
+
+    fn validate_broker(&self, e: &mut Vec<String>) {
+        let b = &self.broker;
+        match b.mode {
+            BrokerMode::Embedded => match &b.listen {
+                None => e.push("broker.listen is required when broker.mode = \"embedded\"".into()),
+                Some(l) if l.parse::<SocketAddr>().is_err() => {
+                    e.push(format!(
+                        "broker.listen {l:?} is not an address like 127.0.0.1:1883"
+                    ));
+                }
+                Some(_) => {}
+            },
+            BrokerMode::External => match &b.url {
+                None => e.push("broker.url is required when broker.mode = \"external\"".into()),
+                Some(u) => {
+                    if let Err(m) = parse_mqtt_url(u) {
+                        e.push(format!("broker.url {m}"));
+                    }
+                }
+            },
+        }
+        if !(1024..=256 * 1024 * 1024).contains(&b.max_payload_bytes) {
+            e.push("broker.max_payload_bytes must be 1024..=268435456".into());
+        }
+        check_retry("broker", b.retry_initial_ms, b.retry_max_ms, e);
+    }
+
+    fn validate_uplink(&self, e: &mut Vec<String>) {
+        let u = &self.uplink;
+        if u.central
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            e.push(format!("uplink.central {:?} must be host:port", u.central));
+        }
+        if rustls::pki_types::ServerName::try_from(u.server_name.as_str()).is_err() {
+            e.push(format!(
+                "uplink.server_name {:?} is not a valid DNS name",
+                u.server_name
+            ));
+        }
+        for (key, path) in [
+            ("uplink.ca", &u.ca),
+            ("uplink.cert", &u.cert),
+            ("uplink.key", &u.key),
+        ] {
+            if !path.is_file() {
+                e.push(format!(
+                    "{key}: {} does not exist or is not a file",
+                    path.display()
+                ));
+            }
+        }
+        check_retry("uplink", u.retry_initial_ms, u.retry_max_ms, e);
+        if !(100..=600_000).contains(&u.request_timeout_ms) {
+            e.push("uplink.request_timeout_ms must be 100..=600000".into());
+        }
+        if !(1_000..=3_600_000).contains(&u.idle_timeout_ms) {
+            e.push("uplink.idle_timeout_ms must be 1000..=3600000".into());
+        }
+        if !(64 * 1024..=1024 * 1024 * 1024).contains(&u.window_bytes) {
+            e.push("uplink.window_bytes must be 65536..=1073741824".into());
+        }
+        if !(1..=1024).contains(&u.max_in_flight) {
+            e.push("uplink.max_in_flight must be 1..=1024".into());
+        }
+        if !(1..=100_000).contains(&u.drain_per_s) {
+            e.push("uplink.drain_per_s must be 1..=100000".into());
+        }
+        if u.degraded_rtt_ms == 0 {
+            e.push("uplink.degraded_rtt_ms must be at least 1".into());
+        }
+        if !(0.0..=100.0).contains(&u.degraded_loss_percent) {
+            e.push("uplink.degraded_loss_percent must be 0..=100".into());
+        }
+    }
+
+    /// The retention policy in milliseconds.
+    pub fn retention(&self) -> crate::store::Retention {
+        let ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        crate::store::Retention {
+            payload_ms: ms(self.retention.payload_after_central_s),
+            metadata_ms: ms(self.retention.metadata_days.saturating_mul(86_400)),
+        }
+    }
+
+    /// The payload key file in force.
+    pub fn key_file(&self) -> PathBuf {
+        self.storage
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.storage.dir.join("payload.key"))
+    }
+}
+
+fn check_retry(section: &str, initial: u64, max: u64, e: &mut Vec<String>) {
+    if initial == 0 || initial > max {
+        e.push(format!(
+            "{section}.retry_initial_ms must be at least 1 and at most {section}.retry_max_ms"
+        ));
+    }
+    if max > 3_600_000 {
+        e.push(format!(
+            "{section}.retry_max_ms must be at most 3600000 (one hour)"
+        ));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn sample(dir: &Path) -> String {
+        for f in ["ca.pem", "gw.pem", "gw.key"] {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        format!(
+            r#"
+[site]
+id = "post-1"
+[broker]
+mode = "embedded"
+listen = "127.0.0.1:1883"
+[uplink]
+central = "127.0.0.1:4433"
+ca = "{d}/ca.pem"
+cert = "{d}/gw.pem"
+key = "{d}/gw.key"
+[storage]
+dir = "{d}/state"
+[console]
+listen = "127.0.0.1:0"
+"#,
+            d = dir.display()
+        )
+    }
+
+    #[test]
+    fn valid_config_loads_with_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Config::parse(&sample(d.path())).unwrap();
+        assert_eq!(c.uplink.retry_max_ms, 30_000);
+        assert_eq!(c.uplink.server_name, "central");
+        assert_eq!(c.key_file(), d.path().join("state/payload.key"));
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let text = sample(d.path())
+            .replace("post-1", "bad id!")
+            .replace("127.0.0.1:1883", "nowhere")
+            .replace("127.0.0.1:4433", "no-port")
+            .replace("gw.key", "missing.key");
+        let errors = Config::parse(&text).unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        for key in ["site.id", "broker.listen", "uplink.central", "uplink.key"] {
+            assert!(
+                errors.iter().any(|e| e.contains(key)),
+                "{key} missing in {errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let text = sample(d.path()).replace("[console]", "[console]\nport = 1");
+        let errors = Config::parse(&text).unwrap_err();
+        assert!(errors[0].contains("unknown field"), "{errors:?}");
+    }
+
+    #[test]
+    fn mqtt_urls() {
+        assert_eq!(
+            parse_mqtt_url("mqtt://127.0.0.1:1884").unwrap(),
+            BrokerAddr {
+                host: "127.0.0.1".into(),
+                port: 1884
+            }
+        );
+        assert_eq!(parse_mqtt_url("mqtt://broker").unwrap().port, 1883);
+        assert!(parse_mqtt_url("http://x:1").is_err());
+        assert!(parse_mqtt_url("mqtt://:1").is_err());
+    }
+}

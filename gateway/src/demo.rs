@@ -1,0 +1,328 @@
+//! `hotspot-gateway demo`: the whole product on one machine, with nothing set up beforehand.
+//!
+//! Makes a PKI and a synthetic gallery in a temporary folder, starts central on loopback, the gateway with its
+//! embedded broker, and a few simulated stations that send captures: watchlist subjects (local hit), subjects only
+//! central knows (local no hit, central hit), strangers (no hit) and, now and then, a malformed capture (rejected).
+//! Prints each result as it arrives and a one-line summary at the end.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use hotspot_central::{gallery, pki, serve};
+use hotspot_device_protocols::station::{
+    CaptureResult, Decision, Finger, FingerFormat, Purpose, Source,
+};
+use rand::SeedableRng as _;
+use rand::rngs::StdRng;
+use tokio::sync::oneshot;
+
+use crate::config::Config;
+use crate::station_sim::{SimStation, new_capture};
+use crate::synth::{SynthFinger, impression, random_finger, to_iso};
+
+/// Options of the demo.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Stop after this many seconds (`None`: until Ctrl-C).
+    pub duration_s: Option<u64>,
+    /// Simulated stations.
+    pub stations: usize,
+    /// Seconds between captures (over all stations).
+    pub interval_ms: u64,
+}
+
+/// What went wrong in the demo's set-up.
+#[derive(Debug, thiserror::Error)]
+#[error("demo: {0}")]
+pub struct DemoError(String);
+
+fn step<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> DemoError {
+    move |e| DemoError(format!("{what}: {e}"))
+}
+
+/// Totals printed at the end.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Captures published.
+    pub sent: u64,
+    /// Local results received.
+    pub local: u64,
+    /// Central results received.
+    pub central: u64,
+    /// Local hits.
+    pub local_hits: u64,
+    /// Rejections.
+    pub rejected: u64,
+}
+
+struct Gallery {
+    watchlist: Vec<(String, SynthFinger)>,
+    central_only: Vec<(String, SynthFinger)>,
+}
+
+fn write_gallery(dir: &Path, rng: &mut StdRng) -> Result<Gallery, DemoError> {
+    let mut g = Gallery {
+        watchlist: Vec::new(),
+        central_only: Vec::new(),
+    };
+    let mut manifest = String::new();
+    for i in 0..16 {
+        let id = format!("S{i:03}");
+        let finger = random_finger(rng);
+        let file = format!("{id}-2.iso");
+        std::fs::write(
+            dir.join(&file),
+            to_iso(&finger, 2).map_err(step("template"))?,
+        )
+        .map_err(step("write"))?;
+        let on_watchlist = i < 10;
+        let lists = if on_watchlist {
+            r#"["watchlist","gallery"]"#
+        } else {
+            r#"["gallery"]"#
+        };
+        manifest.push_str(&format!(
+            "{{\"subject_id\":\"{id}\",\"lists\":{lists},\"fingers\":[{{\"position\":2,\"format\":\"iso19794-2\",\"path\":\"{file}\"}}]}}\n"
+        ));
+        if on_watchlist {
+            g.watchlist.push((id, finger));
+        } else {
+            g.central_only.push((id, finger));
+        }
+    }
+    let path = dir.join("manifest.jsonl");
+    std::fs::write(&path, manifest).map_err(step("manifest"))?;
+    gallery::import(&dir.join("central"), &path).map_err(step("import"))?;
+    Ok(g)
+}
+
+fn free_port() -> Result<u16, DemoError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(step("free port"))?;
+    Ok(l.local_addr().map_err(step("free port"))?.port())
+}
+
+fn gateway_config(dir: &Path, central: SocketAddr, broker_port: u16) -> Result<Config, DemoError> {
+    let pki = dir.join("pki");
+    let text = format!(
+        r#"
+[site]
+id = "demo-post"
+[broker]
+mode = "embedded"
+listen = "127.0.0.1:{broker_port}"
+[uplink]
+central = "{central}"
+ca = "{ca}"
+cert = "{cert}"
+key = "{key}"
+retry_initial_ms = 200
+retry_max_ms = 2000
+[storage]
+dir = "{state}"
+[console]
+listen = "127.0.0.1:0"
+"#,
+        ca = pki.join("ca.pem").display(),
+        cert = pki.join("demo-post.pem").display(),
+        key = pki.join("demo-post.key").display(),
+        state = dir.join("gateway").display(),
+    );
+    Config::parse(&text).map_err(|e| DemoError(format!("config: {}", e.join("; "))))
+}
+
+fn describe(station: &str, r: &CaptureResult) -> String {
+    let top = r
+        .candidates
+        .first()
+        .map(|c| format!(" subject={} score={:.1}", c.subject_id, c.score))
+        .unwrap_or_default();
+    let reason = r
+        .reason
+        .as_deref()
+        .map(|x| format!(" ({x})"))
+        .unwrap_or_default();
+    let id = r
+        .capture_id
+        .map(|u| u.to_string()[..8].to_owned())
+        .unwrap_or_else(|| "--------".into());
+    let name = |v: serde_json::Result<serde_json::Value>| {
+        v.ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    format!(
+        "[{station}] {:<7} {:<12} capture={id}{top} latency={}ms{reason}",
+        name(serde_json::to_value(r.source)),
+        name(serde_json::to_value(r.decision)),
+        r.latency_ms
+    )
+}
+
+/// Runs the demo until `stop` resolves or the duration elapses.
+pub async fn run(
+    opts: DemoOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Summary, DemoError> {
+    let tmp = tempfile::tempdir().map_err(step("temporary folder"))?;
+    let dir = tmp.path();
+    let mut rng = StdRng::seed_from_u64(2026);
+    pki::init(&dir.join("pki")).map_err(step("pki init"))?;
+    pki::issue_gateway(&dir.join("pki"), "demo-post").map_err(step("pki issue-gateway"))?;
+    let gallery = write_gallery(dir, &mut rng)?;
+
+    let (central_stop, central_stop_rx) = oneshot::channel::<()>();
+    let (central_ready, central_addr) = oneshot::channel();
+    let central_opts = serve::ServeOptions {
+        data_dir: dir.join("central"),
+        listen: "127.0.0.1:0".parse().map_err(step("address"))?,
+        pki_dir: dir.join("pki"),
+    };
+    let central = tokio::spawn(serve::serve(
+        central_opts,
+        async {
+            let _ = central_stop_rx.await;
+        },
+        |a| {
+            let _ = central_ready.send(a);
+        },
+    ));
+    let central_addr = central_addr.await.map_err(step("central start"))?;
+
+    let broker_port = free_port()?;
+    let cfg = gateway_config(dir, central_addr, broker_port)?;
+    let (gw_stop, gw_stop_rx) = oneshot::channel::<()>();
+    let (gw_ready, gw_ready_rx) = oneshot::channel();
+    let gateway = tokio::spawn(crate::app::run(
+        cfg,
+        async {
+            let _ = gw_stop_rx.await;
+        },
+        |r| {
+            let _ = gw_ready.send(r);
+        },
+    ));
+    let ready = gw_ready_rx.await.map_err(step("gateway start"))?;
+    println!("central listening on {central_addr} (QUIC, mutual TLS)");
+    println!(
+        "console: http://{}/  (health: http://{}/healthz)",
+        ready.console, ready.console
+    );
+    println!("embedded MQTT broker: {}", ready.broker);
+
+    let mut stations = Vec::new();
+    for i in 0..opts.stations.max(1) {
+        let mut s = SimStation::connect("127.0.0.1", broker_port, &format!("desk-{}", i + 1));
+        s.ready(Duration::from_secs(10))
+            .await
+            .map_err(step("station"))?;
+        stations.push(s);
+    }
+    // Let the gateway fetch its watchlist before the first capture.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let summary = drive(&mut stations, &gallery, &mut rng, &opts, stop).await;
+    println!(
+        "summary: captures sent {}, local results {} ({} hits), central results {}, rejected {}",
+        summary.sent, summary.local, summary.local_hits, summary.central, summary.rejected
+    );
+    drop(stations);
+    let _ = gw_stop.send(());
+    let _ = gateway.await;
+    let _ = central_stop.send(());
+    let _ = central.await;
+    Ok(summary)
+}
+
+fn finger_of(f: &SynthFinger, rng: &mut StdRng) -> Result<Finger, DemoError> {
+    Ok(Finger {
+        position: 2,
+        format: FingerFormat::Iso19794_2,
+        data: to_iso(&impression(f, rng), 2).map_err(step("template"))?,
+    })
+}
+
+async fn drive(
+    stations: &mut [SimStation],
+    gallery: &Gallery,
+    rng: &mut StdRng,
+    opts: &DemoOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Summary {
+    let mut summary = Summary::default();
+    let deadline = opts
+        .duration_s
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+    let mut tick = tokio::time::interval(Duration::from_millis(opts.interval_ms.max(100)));
+    tokio::pin!(stop);
+    let mut n: u64 = 0;
+    loop {
+        let past_deadline = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+        if past_deadline {
+            break;
+        }
+        tokio::select! {
+            () = &mut stop => break,
+            _ = tick.tick() => {
+                let station = &stations[(n as usize) % stations.len()];
+                if let Err(e) = send_one(station, gallery, rng, n).await {
+                    println!("[{}] send failed: {e}", station.id);
+                } else {
+                    summary.sent += 1;
+                }
+                n += 1;
+            }
+        }
+        collect(stations, &mut summary, Duration::from_millis(1)).await;
+    }
+    // Give outstanding central answers a moment.
+    collect(stations, &mut summary, Duration::from_millis(1500)).await;
+    summary
+}
+
+async fn send_one(
+    station: &SimStation,
+    g: &Gallery,
+    rng: &mut StdRng,
+    n: u64,
+) -> Result<(), DemoError> {
+    let pick =
+        |list: &[(String, SynthFinger)], n: u64| list[(n as usize / 5) % list.len()].1.clone();
+    let finger = match n % 5 {
+        0 | 1 => finger_of(&pick(&g.watchlist, n + n % 5), rng)?,
+        2 => finger_of(&pick(&g.central_only, n), rng)?,
+        3 => finger_of(&random_finger(rng), rng)?,
+        _ => {
+            return station
+                .send_raw(br#"{"capture_id":"not-a-uuid","operator":"officer-1"}"#.to_vec())
+                .await
+                .map_err(step("publish"));
+        }
+    };
+    station
+        .send(&new_capture(vec![finger], Purpose::Screen))
+        .await
+        .map_err(step("publish"))
+}
+
+async fn collect(stations: &mut [SimStation], summary: &mut Summary, wait: Duration) {
+    let until = tokio::time::Instant::now() + wait;
+    for s in stations.iter_mut() {
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let Some(r) = s.next_result(left.max(Duration::from_millis(1))).await else {
+                break;
+            };
+            println!("{}", describe(&s.id, &r));
+            match (r.source, r.decision) {
+                (_, Decision::Rejected) => summary.rejected += 1,
+                (Source::Local, Decision::Hit) => {
+                    summary.local += 1;
+                    summary.local_hits += 1;
+                }
+                (Source::Local, _) => summary.local += 1,
+                (Source::Central, _) => summary.central += 1,
+            }
+        }
+    }
+}

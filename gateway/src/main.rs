@@ -1,0 +1,5 @@
+//! `hotspot-gateway`: see `hotspot_gateway::cli`.
+
+fn main() -> std::process::ExitCode {
+    hotspot_gateway::cli::main()
+}

@@ -1,0 +1,267 @@
+//! Ingest and local answer: decode -> store + flush -> acknowledge -> local match -> result -> outbox.
+//!
+//! The local answer never waits for the uplink: it depends only on the store and the installed watchlist.
+//! Matching runs on blocking threads, at most one per core at a time, so a burst cannot starve ingest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotspot_device_protocols::station::{CaptureResult, Decision, Purpose, Source, decode_capture};
+use hotspot_matcher::probe::{Probe, decide, probe_from_capture};
+use rumqttc::AsyncClient;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::mqtt::{Inbound, ack, publish_result};
+use crate::shared::Shared;
+use crate::store::{Inserted, Priority, Retention, Store};
+use crate::watchlist::Watchlist;
+
+/// The ingest and local-answer path.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// Durable state.
+    pub store: Store,
+    /// Installed watchlist.
+    pub watchlist: Arc<Watchlist>,
+    /// MQTT client (acks, results).
+    pub client: AsyncClient,
+    /// Counters.
+    pub shared: Arc<Shared>,
+    /// Woken whenever the outbox grows.
+    pub outbox_notify: Arc<Notify>,
+    /// Bounds concurrent matches.
+    pub match_slots: Arc<Semaphore>,
+    /// Retention policy.
+    pub retention: Retention,
+    /// Newly queued captures `(outbox key, id)`, for the uplink's unpaced lane (full: they wait in the outbox).
+    pub fresh: mpsc::Sender<(Vec<u8>, Uuid)>,
+}
+
+/// Wall-clock Unix milliseconds.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn elapsed_ms(since_ms: i64) -> u64 {
+    u64::try_from(now_ms().saturating_sub(since_ms)).unwrap_or(0)
+}
+
+impl Pipeline {
+    /// Processes captures in arrival order until the channel closes.
+    pub async fn run_ingest(self: Arc<Self>, mut rx: mpsc::Receiver<Inbound>) {
+        while let Some(inbound) = rx.recv().await {
+            self.ingest(inbound).await;
+        }
+    }
+
+    async fn ingest(self: &Arc<Self>, inbound: Inbound) {
+        let received_ms = now_ms();
+        let station = inbound.station_id.clone();
+        let capture = match decode_capture(&inbound.publish.payload) {
+            Ok(c) => c,
+            Err(rej) => return self.reject(&inbound, rej.capture_id, rej.reason).await,
+        };
+        let id = capture.capture_id;
+        let probe = match probe_from_capture(&capture) {
+            Ok(p) => p,
+            Err(reason) => return self.reject(&inbound, Some(id), reason).await,
+        };
+        if self.shared.disk_full() && !matches!(self.store.capture_record(id), Ok(Some(_))) {
+            return self.refuse_storage_full(&inbound, id, probe).await;
+        }
+        match self.store.insert_capture(&station, received_ms, &capture) {
+            Ok(Inserted::New) => {}
+            Ok(Inserted::Existing) => {
+                ack(&self.client, &inbound.publish).await;
+                info!(capture_id = %id, station, "capture re-sent; answering with the stored results");
+                return self.resend_results(id, &station).await;
+            }
+            Err(e) => {
+                error!(capture_id = %id, error = %e, "cannot store capture");
+                let reason = format!(
+                    "gateway storage failure ({e}); the capture was not accepted, send it again"
+                );
+                return self.reject(&inbound, Some(id), reason).await;
+            }
+        }
+        match self.store.flush().await {
+            // Durable: now, and only now, the broker may forget it.
+            Ok(()) => ack(&self.client, &inbound.publish).await,
+            Err(e) => {
+                error!(capture_id = %id, error = %e, "flush failed; leaving the capture unacknowledged")
+            }
+        }
+        Shared::bump(&self.shared.captures_accepted);
+        info!(capture_id = %id, station, purpose = ?capture.purpose, "capture accepted");
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.local_match(id, station, probe, capture.purpose, received_ms)
+                .await;
+        });
+    }
+
+    async fn reject(&self, inbound: &Inbound, capture_id: Option<Uuid>, reason: String) {
+        ack(&self.client, &inbound.publish).await;
+        Shared::bump(&self.shared.captures_rejected);
+        warn!(station = %inbound.station_id, capture_id = ?capture_id, %reason, "capture rejected");
+        let version = self.watchlist.current().version;
+        let result = CaptureResult::rejected(capture_id, reason, version);
+        publish_result(&self.client, &inbound.station_id, &result).await;
+    }
+
+    /// Quota reached: the capture is not stored or forwarded, but the officer still gets the watchlist answer.
+    async fn refuse_storage_full(&self, inbound: &Inbound, id: Uuid, probe: Probe) {
+        ack(&self.client, &inbound.publish).await;
+        Shared::bump(&self.shared.captures_rejected);
+        let installed = self.watchlist.current();
+        let version = installed.version;
+        let outcome = tokio::task::spawn_blocking(move || decide(&installed.index, &probe))
+            .await
+            .ok();
+        let local = outcome.as_ref().map_or("not available".to_owned(), |o| {
+            let top = o
+                .candidates
+                .first()
+                .map(|c| format!(" ({} {:.1})", c.subject_id, c.score));
+            format!("{}{}", o.decision.as_str(), top.unwrap_or_default())
+        });
+        warn!(capture_id = %id, station = %inbound.station_id, "disk quota full; capture refused");
+        let result = CaptureResult {
+            capture_id: Some(id),
+            source: Source::Local,
+            decision: Decision::Rejected,
+            candidates: outcome.map(|o| o.candidates).unwrap_or_default(),
+            reason: Some(format!(
+                "storage full: the gateway's disk quota is reached, so this capture was not stored and will not be \
+                 forwarded to central; local watchlist answer: {local}"
+            )),
+            watchlist_version: version,
+            latency_ms: 0,
+        };
+        publish_result(&self.client, &inbound.station_id, &result).await;
+    }
+
+    async fn local_match(
+        &self,
+        id: Uuid,
+        station: String,
+        probe: Probe,
+        purpose: Purpose,
+        received_ms: i64,
+    ) {
+        let Ok(_slot) = self.match_slots.acquire().await else {
+            return;
+        };
+        let installed = self.watchlist.current();
+        let version = installed.version;
+        let outcome = match tokio::task::spawn_blocking(move || decide(&installed.index, &probe))
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                error!(capture_id = %id, error = %e, "matching task failed; will retry at next start");
+                return;
+            }
+        };
+        let result = CaptureResult {
+            capture_id: Some(id),
+            source: Source::Local,
+            decision: outcome.decision,
+            candidates: outcome.candidates,
+            reason: outcome.reason,
+            watchlist_version: version,
+            latency_ms: elapsed_ms(received_ms),
+        };
+        let priority = match (result.decision, purpose) {
+            (Decision::Hit, _) => Priority::Hit,
+            (_, Purpose::Screen) => Priority::Screen,
+            (_, Purpose::Enrol) => Priority::Enrol,
+        };
+        match self.store.record_local(id, &result, priority) {
+            Ok(Some(key)) => {
+                // A full channel is fine: the capture waits in the outbox for the paced lane.
+                let _ = self.fresh.try_send((key, id));
+                self.outbox_notify.notify_one();
+            }
+            Ok(None) => {}
+            Err(e) => {
+                error!(capture_id = %id, error = %e, "cannot record local result; will retry at next start");
+                return;
+            }
+        }
+        info!(capture_id = %id, station, decision = ?result.decision, latency_ms = result.latency_ms, "local result");
+        self.publish_and_mark(id, &station, &result).await;
+    }
+
+    /// Publishes a stored result and marks it published.
+    pub async fn publish_and_mark(&self, id: Uuid, station: &str, result: &CaptureResult) {
+        let central = result.source == Source::Central;
+        if publish_result(&self.client, station, result).await {
+            let counter = if central {
+                &self.shared.central_results
+            } else {
+                &self.shared.local_results
+            };
+            Shared::bump(counter);
+            if let Err(e) = self.store.mark_published(id, central) {
+                warn!(capture_id = %id, error = %e, "cannot mark result published; it may be sent twice");
+            }
+        }
+    }
+
+    async fn resend_results(&self, id: Uuid, station: &str) {
+        for central in [false, true] {
+            if let Ok(Some(r)) = self.store.result(id, central) {
+                publish_result(&self.client, station, &r.result).await;
+            }
+        }
+    }
+
+    /// After a restart: match captures stored but never answered, and publish results never handed to MQTT.
+    pub async fn recover(self: &Arc<Self>) {
+        let pending = self.store.pending_local().unwrap_or_else(|e| {
+            error!(error = %e, "cannot scan for unanswered captures");
+            Vec::new()
+        });
+        if !pending.is_empty() {
+            info!(
+                count = pending.len(),
+                "re-matching captures stored before the last stop"
+            );
+        }
+        for id in pending {
+            match self.store.capture(id) {
+                Ok(Some((rec, capture))) => match probe_from_capture(&capture) {
+                    Ok(probe) => {
+                        self.local_match(
+                            id,
+                            rec.station_id,
+                            probe,
+                            rec.purpose,
+                            rec.received_at_ms,
+                        )
+                        .await;
+                    }
+                    Err(reason) => {
+                        warn!(capture_id = %id, %reason, "stored capture no longer parses")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    error!(capture_id = %id, error = %e, "stored capture unreadable; skipped")
+                }
+            }
+        }
+        let unpublished = self.store.unpublished().unwrap_or_else(|e| {
+            error!(error = %e, "cannot scan for unpublished results");
+            Vec::new()
+        });
+        for (id, station, result) in unpublished {
+            self.publish_and_mark(id, &station, &result).await;
+        }
+        // Give the client a moment to hand the re-sent results to the broker before new work piles up.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

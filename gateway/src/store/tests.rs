@@ -1,0 +1,291 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use hotspot_device_protocols::station::{Decision, Finger, FingerFormat, Source};
+
+fn capture(purpose: Purpose) -> Capture {
+    Capture {
+        capture_id: Uuid::new_v4(),
+        captured_at: time::OffsetDateTime::UNIX_EPOCH,
+        operator: "op".into(),
+        purpose,
+        fingers: vec![Finger {
+            position: 1,
+            format: FingerFormat::Wsq,
+            data: vec![9; 64],
+        }],
+        face: None,
+    }
+}
+
+fn result(id: Uuid, source: Source, decision: Decision) -> CaptureResult {
+    CaptureResult {
+        capture_id: Some(id),
+        source,
+        decision,
+        candidates: vec![],
+        reason: None,
+        watchlist_version: 1,
+        latency_ms: 3,
+    }
+}
+
+fn open(dir: &Path) -> Store {
+    Store::open(dir, PayloadKey::load_or_create(&dir.join("k")).unwrap()).unwrap()
+}
+
+const PURGE_NOW: Retention = Retention {
+    payload_ms: 0,
+    metadata_ms: 90 * 86_400_000,
+};
+
+fn drain_order(s: &Store) -> Vec<Uuid> {
+    let mut order = Vec::new();
+    let mut after = None;
+    while let Some((k, id)) = s.next_outbox(after.as_deref()).unwrap() {
+        order.push(id);
+        after = Some(k);
+    }
+    order
+}
+
+#[tokio::test]
+async fn outbox_drains_in_priority_then_fifo_order_and_survives_reopen() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let (a, b, c, e) = (
+        capture(Purpose::Screen),
+        capture(Purpose::Enrol),
+        capture(Purpose::Screen),
+        capture(Purpose::Screen),
+    );
+    for (cap, prio) in [
+        (&a, Priority::Screen),
+        (&b, Priority::Enrol),
+        (&c, Priority::Hit),
+        (&e, Priority::Screen),
+    ] {
+        assert_eq!(s.insert_capture("st", 1, cap).unwrap(), Inserted::New);
+        let r = result(cap.capture_id, Source::Local, Decision::NoHit);
+        s.record_local(cap.capture_id, &r, prio).unwrap();
+    }
+    assert_eq!(s.insert_capture("st", 1, &a).unwrap(), Inserted::Existing);
+    s.flush().await.unwrap();
+    drop(s);
+    let s = open(d.path());
+    assert_eq!(
+        drain_order(&s),
+        vec![c.capture_id, a.capture_id, e.capture_id, b.capture_id]
+    );
+    assert_eq!(s.backlog(), 4);
+    assert_eq!(s.unpublished().unwrap().len(), 4);
+    assert_eq!(s.oldest_backlog_ms(), Some(1));
+}
+
+#[tokio::test]
+async fn central_answer_dequeues_and_purges_the_payload() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let cap = capture(Purpose::Screen);
+    let id = cap.capture_id;
+    s.insert_capture("st", 5, &cap).unwrap();
+    assert_eq!(s.pending_local().unwrap(), vec![id]);
+    s.record_local(
+        id,
+        &result(id, Source::Local, Decision::NoHit),
+        Priority::Screen,
+    )
+    .unwrap();
+    assert!(s.pending_local().unwrap().is_empty());
+    let (key, got) = s.next_outbox(None).unwrap().unwrap();
+    assert_eq!(got, id);
+    assert_eq!(s.capture(id).unwrap().unwrap().1, cap);
+    assert!(
+        s.record_central(
+            &key,
+            id,
+            &result(id, Source::Central, Decision::Hit),
+            PURGE_NOW
+        )
+        .unwrap()
+    );
+    assert!(
+        !s.record_central(
+            &key,
+            id,
+            &result(id, Source::Central, Decision::NoHit),
+            PURGE_NOW
+        )
+        .unwrap(),
+        "a second answer for the same entry is a duplicate"
+    );
+    assert_eq!(
+        s.result(id, true).unwrap().unwrap().result.decision,
+        Decision::Hit
+    );
+    assert_eq!(s.backlog(), 0);
+    assert!(s.capture(id).unwrap().is_none(), "payload purged");
+    let rec = s.capture_record(id).unwrap().unwrap();
+    assert_eq!(rec.received_at_ms, 5, "metadata kept");
+    assert!(rec.confirmed_at_ms.is_some());
+    s.mark_published(id, true).unwrap();
+    assert!(s.result(id, true).unwrap().unwrap().published);
+    assert_eq!(
+        s.unpublished().unwrap().len(),
+        1,
+        "only the local result is unpublished"
+    );
+}
+
+#[test]
+fn retention_keeps_payloads_then_metadata_for_their_periods_and_never_deletes_unconfirmed() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let keep = Retention {
+        payload_ms: 60_000,
+        metadata_ms: 3_600_000,
+    };
+    let (done, waiting) = (capture(Purpose::Screen), capture(Purpose::Screen));
+    for c in [&done, &waiting] {
+        s.insert_capture("st", 0, c).unwrap();
+        let r = result(c.capture_id, Source::Local, Decision::NoHit);
+        s.record_local(c.capture_id, &r, Priority::Screen).unwrap();
+    }
+    let (key, _) = s.next_outbox(None).unwrap().unwrap();
+    s.record_central(
+        &key,
+        done.capture_id,
+        &result(done.capture_id, Source::Central, Decision::NoHit),
+        keep,
+    )
+    .unwrap();
+    let confirmed = s
+        .capture_record(done.capture_id)
+        .unwrap()
+        .unwrap()
+        .confirmed_at_ms
+        .unwrap();
+    assert!(
+        s.capture(done.capture_id).unwrap().is_some(),
+        "payload kept for its retention period"
+    );
+
+    assert_eq!(
+        s.purge_expired(confirmed + 1_000, keep).unwrap(),
+        Purged::default()
+    );
+    let p = s.purge_expired(confirmed + 60_000, keep).unwrap();
+    assert_eq!(
+        p,
+        Purged {
+            payloads: 1,
+            records: 0
+        }
+    );
+    assert!(s.capture(done.capture_id).unwrap().is_none());
+    assert!(s.capture_record(done.capture_id).unwrap().is_some());
+
+    let p = s.purge_expired(confirmed + 3_600_000 * 1000, keep).unwrap();
+    assert_eq!(
+        p,
+        Purged {
+            payloads: 0,
+            records: 1
+        }
+    );
+    assert!(s.capture_record(done.capture_id).unwrap().is_none());
+    assert!(s.result(done.capture_id, false).unwrap().is_none());
+    assert!(
+        s.capture(waiting.capture_id).unwrap().is_some(),
+        "unconfirmed capture untouched"
+    );
+    assert_eq!(s.backlog(), 1);
+}
+
+#[test]
+fn payload_is_not_stored_in_clear() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let mut cap = capture(Purpose::Screen);
+    cap.fingers[0].data = b"VERY-SECRET-MINUTIAE-PATTERN".repeat(4);
+    s.insert_capture("st", 1, &cap).unwrap();
+    let raw = s
+        .engine
+        .get(Tree::Captures, cap.capture_id.as_bytes())
+        .unwrap()
+        .unwrap();
+    assert!(!raw.windows(11).any(|w| w == b"VERY-SECRET"));
+}
+
+#[test]
+fn corrupt_records_are_quarantined_not_fatal() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let (good, bad) = (capture(Purpose::Screen), capture(Purpose::Screen));
+    for c in [&good, &bad] {
+        s.insert_capture("st", 1, c).unwrap();
+        let r = result(c.capture_id, Source::Local, Decision::NoHit);
+        s.record_local(c.capture_id, &r, Priority::Screen).unwrap();
+    }
+    // Flip one byte in the bad capture's record, and put garbage in the outbox.
+    let mut raw = s
+        .engine
+        .get(Tree::Captures, bad.capture_id.as_bytes())
+        .unwrap()
+        .unwrap();
+    let last = raw.len() - 1;
+    raw[last] ^= 0x40;
+    s.corrupt_for_tests(Tree::Captures, bad.capture_id.as_bytes(), raw)
+        .unwrap();
+    s.corrupt_for_tests(
+        Tree::Outbox,
+        &[2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        b"junk".to_vec(),
+    )
+    .unwrap();
+
+    assert!(s.capture(bad.capture_id).unwrap().is_none());
+    assert_eq!(s.capture(good.capture_id).unwrap().unwrap().1, good);
+    let order = drain_order(&s);
+    assert_eq!(order.len(), 2, "the junk entry is quarantined: {order:?}");
+    assert_eq!(s.quarantined(), 2);
+    assert_eq!(s.quarantine_len(), 2);
+    // A payload sealed under another key fails authentication: also quarantined.
+    let (mut rec, _) = s.capture(good.capture_id).unwrap().unwrap();
+    rec.sealed = Some(vec![0; 40]);
+    s.corrupt_for_tests(
+        Tree::Captures,
+        good.capture_id.as_bytes(),
+        record::encode(&rec).unwrap(),
+    )
+    .unwrap();
+    assert!(s.capture(good.capture_id).unwrap().is_none());
+    assert_eq!(s.quarantined(), 3);
+}
+
+#[test]
+fn a_corrupt_database_is_moved_aside_instead_of_failing_every_start() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let s = open(d.path());
+        s.insert_capture("st", 1, &capture(Purpose::Screen))
+            .unwrap();
+        s.engine.flush().unwrap();
+    }
+    // Overwrite sled's files with garbage.
+    for entry in std::fs::read_dir(d.path().join("db")).unwrap().flatten() {
+        if entry.path().is_file() {
+            std::fs::write(entry.path(), vec![0xA5; 4096]).unwrap();
+        }
+    }
+    let s = Store::open(
+        d.path(),
+        PayloadKey::load_or_create(&d.path().join("k")).unwrap(),
+    )
+    .unwrap();
+    let aside = s.moved_aside.clone().expect("moved aside");
+    assert!(aside.exists());
+    assert_eq!(s.backlog(), 0);
+    s.insert_capture("st", 2, &capture(Purpose::Screen))
+        .unwrap();
+}

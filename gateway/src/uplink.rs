@@ -1,0 +1,502 @@
+//! The QUIC uplink to central: one connection with mutual TLS, a request per bidirectional stream, announcements
+//! on unidirectional ones.
+//!
+//! A session: connect -> `Hello` -> fetch the watchlist if central has a newer one -> deliver the outbox through two
+//! lanes sharing `max_in_flight` concurrent submissions:
+//! - the **fresh** lane submits captures queued while the link is up at once, so new captures are never stuck
+//!   behind a backlog;
+//! - the **backlog** lane walks the outbox in priority order (hits, screening FIFO, enrolment), paced by a tower
+//!   rate limit (`drain_per_s`), so a reconnect after a long outage neither starves new captures nor storms central.
+//!
+//! A capture stays in the outbox until central's answer is recorded; a lost answer means a re-submission, which
+//! central de-duplicates on `capture_id`, and a duplicate answer on this side is dropped
+//! ([`Store::record_central`](crate::store::Store::record_central) returns `false`). Any transport error ends the
+//! session; [`Uplink::run`] reconnects after an exponential backoff with jitter. A link monitor samples the
+//! connection every second and reports UP / DEGRADED (with hysteresis) and the link's quality.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hotspot_central::frames::{StreamError, read_frame, write_frame};
+use hotspot_central::pki;
+use hotspot_device_protocols::station::{CaptureResult, Decision, Source, UplinkState};
+use hotspot_device_protocols::uplink::{
+    ALPN, Announcement, Hello, MAX_FRAME_BYTES, MAX_WATCHLIST_FRAME_BYTES, Request, Response,
+    Submission, WatchlistSnapshot,
+};
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tower::{Service as _, ServiceExt as _};
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::backoff::Backoff;
+use crate::config::{Congestion, UplinkConfig};
+use crate::link::{Counters, LinkMonitor};
+use crate::pipeline::{Pipeline, now_ms};
+
+/// Errors of one uplink session.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UplinkError {
+    /// TLS material or configuration.
+    #[error("uplink TLS configuration: {0}")]
+    Tls(String),
+    /// Central's address does not resolve.
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    /// Socket trouble.
+    #[error("uplink socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// Connecting failed.
+    #[error("connect: {0}")]
+    Connect(#[from] quinn::ConnectError),
+    /// The connection failed or closed.
+    #[error("connection: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    /// A stream failed.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// A request took too long.
+    #[error("request timed out")]
+    Timeout,
+    /// Central answered something unexpected or a transient error.
+    #[error("central: {0}")]
+    Central(String),
+    /// The local store failed.
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The uplink worker.
+#[derive(Debug)]
+pub struct Uplink {
+    cfg: UplinkConfig,
+    site_id: String,
+    pipeline: Arc<Pipeline>,
+    outbox_notify: Arc<Notify>,
+    client_config: quinn::ClientConfig,
+    fresh: tokio::sync::Mutex<mpsc::Receiver<(Vec<u8>, Uuid)>>,
+}
+
+/// The transport settings for long-RTT lossy links (shared with central's side).
+pub fn transport_config(
+    congestion: Congestion,
+    window_bytes: u64,
+    idle: Duration,
+) -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    let window = quinn::VarInt::from_u64(window_bytes).unwrap_or(quinn::VarInt::MAX);
+    t.keep_alive_interval(Some(Duration::from_secs(5)))
+        .max_idle_timeout(idle.try_into().ok())
+        .stream_receive_window(window)
+        .receive_window(window)
+        .send_window(window_bytes)
+        .max_concurrent_bidi_streams(1024u32.into());
+    match congestion {
+        Congestion::Bbr => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()))
+        }
+        Congestion::Cubic => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::CubicConfig::default()))
+        }
+        Congestion::Newreno => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::NewRenoConfig::default()))
+        }
+    };
+    t
+}
+
+/// Builds the QUIC client configuration (mutual TLS 1.3, ALPN `hotspot/1`).
+pub fn client_config(cfg: &UplinkConfig) -> Result<quinn::ClientConfig, UplinkError> {
+    let tls_err = |e: &dyn std::fmt::Display| UplinkError::Tls(e.to_string());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in pki::load_certs(&cfg.ca).map_err(|e| tls_err(&e))? {
+        roots.add(c).map_err(|e| tls_err(&e))?;
+    }
+    let chain = pki::load_certs(&cfg.cert).map_err(|e| tls_err(&e))?;
+    let key = pki::load_key(&cfg.key).map_err(|e| tls_err(&e))?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| tls_err(&e))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| tls_err(&e))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| tls_err(&e))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    let idle = Duration::from_millis(cfg.idle_timeout_ms);
+    config.transport_config(Arc::new(transport_config(
+        cfg.congestion,
+        cfg.window_bytes,
+        idle,
+    )));
+    Ok(config)
+}
+
+/// One connected session's shared state.
+struct Session {
+    uplink: Arc<Uplink>,
+    conn: quinn::Connection,
+    inflight: Mutex<HashSet<Vec<u8>>>,
+    permits: Arc<Semaphore>,
+    failures: mpsc::Sender<UplinkError>,
+}
+
+impl Uplink {
+    /// Prepares the worker; fails on unusable TLS material.
+    pub fn new(
+        cfg: UplinkConfig,
+        site_id: String,
+        pipeline: Arc<Pipeline>,
+        outbox_notify: Arc<Notify>,
+        fresh: mpsc::Receiver<(Vec<u8>, Uuid)>,
+    ) -> Result<Self, UplinkError> {
+        let client_config = client_config(&cfg)?;
+        Ok(Self {
+            cfg,
+            site_id,
+            pipeline,
+            outbox_notify,
+            client_config,
+            fresh: tokio::sync::Mutex::new(fresh),
+        })
+    }
+
+    fn set_state(&self, s: UplinkState, link: Option<crate::link::LinkQuality>) {
+        if self.pipeline.shared.set_uplink(s, link) {
+            info!(state = ?s, "uplink state changed");
+        }
+    }
+
+    /// Runs sessions forever.
+    pub async fn run(self: Arc<Self>) {
+        let mut backoff = Backoff::new(self.cfg.retry_initial_ms, self.cfg.retry_max_ms);
+        loop {
+            if let Err(e) = self.clone().session(&mut backoff).await {
+                warn!(error = %e, "uplink session ended");
+            }
+            self.set_state(UplinkState::Down, None);
+            tokio::time::sleep(backoff.next_delay()).await;
+        }
+    }
+
+    async fn resolve(&self) -> Result<SocketAddr, UplinkError> {
+        tokio::net::lookup_host(&self.cfg.central)
+            .await
+            .map_err(|_| UplinkError::Resolve(self.cfg.central.clone()))?
+            .next()
+            .ok_or_else(|| UplinkError::Resolve(self.cfg.central.clone()))
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.request_timeout_ms)
+    }
+
+    async fn session(self: Arc<Self>, backoff: &mut Backoff) -> Result<(), UplinkError> {
+        let addr = self.resolve().await?;
+        let bind: SocketAddr = if addr.is_ipv6() {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        };
+        let mut endpoint = quinn::Endpoint::client(bind)?;
+        endpoint.set_default_client_config(self.client_config.clone());
+        let connecting = endpoint.connect(addr, &self.cfg.server_name)?;
+        let conn = tokio::time::timeout(self.timeout(), connecting)
+            .await
+            .map_err(|_| UplinkError::Timeout)??;
+        info!(central = %addr, "uplink connected");
+        backoff.reset();
+        self.set_state(UplinkState::Up, None);
+        let result = self.clone().serve_connection(conn.clone()).await;
+        conn.close(0u32.into(), b"session ended");
+        endpoint.close(0u32.into(), b"session ended");
+        result
+    }
+
+    async fn serve_connection(self: Arc<Self>, conn: quinn::Connection) -> Result<(), UplinkError> {
+        let hello = Request::Hello(Hello {
+            site_id: self.site_id.clone(),
+            software_version: env!("CARGO_PKG_VERSION").to_owned(),
+            watchlist_version: self.pipeline.watchlist.current().version,
+            backlog: self.pipeline.store.backlog(),
+        });
+        match request(&conn, &hello, MAX_FRAME_BYTES, self.timeout()).await? {
+            Response::Welcome {
+                watchlist_version, ..
+            } => {
+                if watchlist_version != self.pipeline.watchlist.current().version {
+                    self.fetch_watchlist(&conn).await?;
+                }
+            }
+            other => return Err(unexpected(&other)),
+        }
+        let (failures, mut failed) = mpsc::channel(4);
+        let session = Arc::new(Session {
+            uplink: self.clone(),
+            conn: conn.clone(),
+            inflight: Mutex::new(HashSet::new()),
+            permits: Arc::new(Semaphore::new(self.cfg.max_in_flight)),
+            failures,
+        });
+        let (ann_tx, mut ann_rx) = mpsc::channel(8);
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(listen_announcements(conn.clone(), ann_tx));
+        tasks.spawn(session.clone().fresh_lane());
+        tasks.spawn(session.clone().backlog_lane());
+        tasks.spawn(self.clone().monitor(conn.clone()));
+        let result = loop {
+            tokio::select! {
+                Some(e) = failed.recv() => break Err(e),
+                e = conn.closed() => break Err(UplinkError::Connection(e)),
+                Some(v) = ann_rx.recv() => {
+                    info!(version = v, "central announced a new watchlist");
+                    if let Err(e) = self.fetch_watchlist(&conn).await {
+                        break Err(e);
+                    }
+                }
+            }
+        };
+        tasks.abort_all();
+        result
+    }
+
+    async fn monitor(self: Arc<Self>, conn: quinn::Connection) {
+        let rtt = Duration::from_millis(self.cfg.degraded_rtt_ms);
+        let mut m = LinkMonitor::new(rtt, self.cfg.degraded_loss_percent);
+        let mut last = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let s = conn.stats();
+            let counters = Counters {
+                rtt: s.path.rtt,
+                sent_packets: s.path.sent_packets,
+                lost_packets: s.path.lost_packets,
+                bytes: s.udp_rx.bytes + s.udp_tx.bytes,
+            };
+            let state = m.sample(counters, last.elapsed());
+            last = Instant::now();
+            self.set_state(state, Some(m.quality()));
+        }
+    }
+
+    async fn fetch_watchlist(&self, conn: &quinn::Connection) -> Result<(), UplinkError> {
+        let have_version = self.pipeline.watchlist.current().version;
+        let req = Request::FetchWatchlist { have_version };
+        match request(conn, &req, MAX_WATCHLIST_FRAME_BYTES, self.timeout()).await? {
+            Response::Watchlist(snapshot) => {
+                install_snapshot(&self.pipeline, snapshot).await;
+                Ok(())
+            }
+            Response::WatchlistUnchanged { .. } => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+impl Session {
+    /// Claims an outbox entry for submission; `false` if it is already in flight.
+    fn claim(&self, key: &[u8]) -> bool {
+        self.inflight
+            .lock()
+            .map(|mut s| s.insert(key.to_vec()))
+            .unwrap_or(false)
+    }
+
+    fn release(&self, key: &[u8]) {
+        if let Ok(mut s) = self.inflight.lock() {
+            s.remove(key);
+        }
+    }
+
+    /// Submits captures queued while the link is up, without pacing.
+    async fn fresh_lane(self: Arc<Self>) {
+        let mut fresh = self.uplink.fresh.lock().await;
+        while let Some((key, id)) = fresh.recv().await {
+            self.clone().dispatch(key, id).await;
+        }
+    }
+
+    /// Walks the outbox in priority order, paced by a tower rate limit.
+    async fn backlog_lane(self: Arc<Self>) {
+        let per_s = self.uplink.cfg.drain_per_s;
+        let mut gate = tower::ServiceBuilder::new()
+            .rate_limit(per_s, Duration::from_secs(1))
+            .service(tower::service_fn(|()| async { Ok::<(), Infallible>(()) }));
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let batch = match self
+                .uplink
+                .pipeline
+                .store
+                .outbox_after(after.as_deref(), 64)
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = self.failures.send(e.into()).await;
+                    return;
+                }
+            };
+            if batch.is_empty() {
+                after = None;
+                tokio::select! {
+                    () = self.uplink.outbox_notify.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+            for (key, id) in batch {
+                after = Some(key.clone());
+                let busy = self
+                    .inflight
+                    .lock()
+                    .map(|s| s.contains(&key))
+                    .unwrap_or(true);
+                if busy {
+                    continue;
+                }
+                let Ok(g) = gate.ready().await;
+                let Ok(()) = g.call(()).await;
+                self.clone().dispatch(key, id).await;
+            }
+        }
+    }
+
+    /// Waits for a free slot and submits in the background.
+    async fn dispatch(self: Arc<Self>, key: Vec<u8>, id: Uuid) {
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+            return;
+        };
+        if !self.claim(&key) {
+            return;
+        }
+        tokio::spawn(async move {
+            let outcome = self.submit(&key, id).await;
+            self.release(&key);
+            drop(permit);
+            if let Err(e) = outcome {
+                let _ = self.failures.try_send(e);
+            }
+        });
+    }
+
+    /// Delivers one capture and records central's answer.
+    async fn submit(&self, key: &[u8], id: Uuid) -> Result<(), UplinkError> {
+        let pipeline = &self.uplink.pipeline;
+        let store = &pipeline.store;
+        if !store.in_outbox(key)? {
+            return Ok(()); // answered meanwhile (by the other lane)
+        }
+        let Some((rec, capture)) = store.capture(id)? else {
+            error!(capture_id = %id, "outbox entry has no readable capture; quarantining it");
+            store.quarantine_outbox(key)?;
+            return Ok(());
+        };
+        let local_decision = store
+            .result(id, false)?
+            .map_or(Decision::Inconclusive, |r| r.result.decision);
+        let req = Request::Submit(Box::new(Submission {
+            station_id: rec.station_id.clone(),
+            received_at_ms: rec.received_at_ms,
+            capture,
+            local_decision,
+        }));
+        let latency = u64::try_from(now_ms().saturating_sub(rec.received_at_ms)).unwrap_or(0);
+        let result = match request(&self.conn, &req, MAX_FRAME_BYTES, self.uplink.timeout()).await?
+        {
+            Response::Answer(a) if a.capture_id == id => a.to_result(latency),
+            Response::Error {
+                permanent: true,
+                message,
+            } => CaptureResult {
+                capture_id: Some(id),
+                source: Source::Central,
+                decision: Decision::Rejected,
+                candidates: Vec::new(),
+                reason: Some(format!("central refused the capture: {message}")),
+                watchlist_version: 0,
+                latency_ms: latency,
+            },
+            other => return Err(unexpected(&other)),
+        };
+        if !store.record_central(key, id, &result, pipeline.retention)? {
+            return Ok(()); // a duplicate answer: already recorded and published
+        }
+        info!(capture_id = %id, decision = ?result.decision, latency_ms = result.latency_ms, "central result");
+        pipeline
+            .publish_and_mark(id, &rec.station_id, &result)
+            .await;
+        Ok(())
+    }
+}
+
+async fn request(
+    conn: &quinn::Connection,
+    req: &Request,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Response, UplinkError> {
+    let exchange = async {
+        let (mut send, mut recv) = conn.open_bi().await?;
+        write_frame(&mut send, req).await?;
+        Ok::<Response, UplinkError>(read_frame(&mut recv, limit).await?)
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| UplinkError::Timeout)?
+}
+
+fn unexpected(resp: &Response) -> UplinkError {
+    match resp {
+        Response::Error { message, .. } => UplinkError::Central(message.clone()),
+        other => UplinkError::Central(format!("unexpected response {other:?}")),
+    }
+}
+
+async fn listen_announcements(conn: quinn::Connection, tx: mpsc::Sender<u64>) {
+    while let Ok(mut recv) = conn.accept_uni().await {
+        match read_frame::<Announcement>(&mut recv, 4096).await {
+            Ok(Announcement::WatchlistVersion { version }) => {
+                if tx.send(version).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "bad announcement from central"),
+        }
+    }
+}
+
+/// Builds, persists and swaps in a snapshot; on any failure the installed watchlist stays.
+pub async fn install_snapshot(pipeline: &Arc<Pipeline>, snapshot: WatchlistSnapshot) {
+    let version = snapshot.version;
+    let wl = pipeline.watchlist.clone();
+    let (built, snapshot) =
+        match tokio::task::spawn_blocking(move || (wl.build(&snapshot), snapshot)).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                error!(error = %e, "watchlist build task failed");
+                return;
+            }
+        };
+    let installed = match built {
+        Ok(i) => i,
+        Err(e) => {
+            warn!(version, error = %e, "watchlist refused; keeping the installed one");
+            return;
+        }
+    };
+    if let Err(e) = pipeline.store.meta_put("watchlist", &snapshot).await {
+        warn!(error = %e, "cannot persist watchlist; it will be fetched again after a restart");
+    }
+    info!(
+        version,
+        subjects = installed.subjects,
+        "watchlist installed"
+    );
+    pipeline.watchlist.install(installed);
+}

@@ -1,0 +1,573 @@
+//! Harness for the end-to-end tests: real processes (central, gateway, mosquitto) on loopback, a synthetic
+//! gallery, simulated stations, and a tracker that checks every capture got its answers.
+//!
+//! Processes are started from the binaries of this package (`e2e-gateway`, `e2e-central`: the real `main`s of
+//! `hotspot-gateway` and `hotspot-central`), log to files in the test's temporary folder, and are killed when
+//! dropped. Every port is chosen free at the time of the test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod udp_proxy;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hotspot_device_protocols::station::{
+    Capture, CaptureResult, Finger, FingerFormat, Purpose, Source,
+};
+use hotspot_gateway::station_sim::{SimStation, new_capture};
+use hotspot_gateway::synth::{SynthFinger, impression, random_finger, to_iso};
+use rand::SeedableRng as _;
+use rand::rngs::StdRng;
+use uuid::Uuid;
+
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A free UDP port on loopback.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed (SIGKILL) on drop.
+#[derive(Debug)]
+pub struct Proc {
+    child: Child,
+    /// The `ready` line it printed.
+    pub ready: serde_json::Value,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Kills it at once (kill -9) and reaps it.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills it at once (kill -9) and reaps it, leaving the handle (for a later replacement).
+    pub fn kill9_in_place(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Asks it to stop (SIGTERM) and waits up to 10 s.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_ready(mut cmd: Command, log: PathBuf) -> Proc {
+    let stderr = std::fs::File::create(&log).unwrap();
+    cmd.stdout(Stdio::piped())
+        .stderr(stderr)
+        .stdin(Stdio::null());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["event"] == "ready"
+            {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(ready) => Proc { child, ready, log },
+        Err(_) => {
+            let _ = child.kill();
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("{cmd:?} did not become ready; its log:\n{text}");
+        }
+    }
+}
+
+/// Runs a CLI command to completion and returns its stdout; panics with its output if it fails.
+pub fn run_cli(exe: &str, args: &[&str]) -> String {
+    let out = Command::new(exe).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{exe} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Paths of the two binaries (Cargo tells them only to integration tests: use [`bins!`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Bins {
+    /// `e2e-gateway`.
+    pub gateway: &'static str,
+    /// `e2e-central`.
+    pub central: &'static str,
+}
+
+/// The [`Bins`] of this package, from inside an integration test.
+#[macro_export]
+macro_rules! bins {
+    () => {
+        $crate::Bins {
+            gateway: env!("CARGO_BIN_EXE_e2e-gateway"),
+            central: env!("CARGO_BIN_EXE_e2e-central"),
+        }
+    };
+}
+
+/// Which broker the gateway uses.
+#[derive(Debug, Clone)]
+pub enum BrokerSetup {
+    /// Embedded rumqttd on this port.
+    Embedded(u16),
+    /// External broker on this port.
+    External(u16),
+}
+
+impl BrokerSetup {
+    /// The port stations connect to.
+    pub fn port(&self) -> u16 {
+        match self {
+            Self::Embedded(p) | Self::External(p) => *p,
+        }
+    }
+}
+
+/// One test's world: a temporary folder with a PKI, central's data and a synthetic gallery.
+#[derive(Debug)]
+pub struct World {
+    /// Temporary folder (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// Watchlist subjects `(id, finger at position 2)`.
+    pub watchlist: Vec<(String, SynthFinger)>,
+    /// Subjects only central knows.
+    pub central_only: Vec<(String, SynthFinger)>,
+    /// The binaries.
+    pub bins: Bins,
+    rng: StdRng,
+}
+
+impl World {
+    /// Makes the PKI (CA, central, gateway `gw-1`) and imports a gallery of 8 watchlist + 4 central-only subjects,
+    /// all through the real `hotspot-central` command line.
+    pub fn new(bins: Bins) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let pki = d.join("pki");
+        run_cli(
+            bins.central,
+            &["pki", "init", "--dir", pki.to_str().unwrap()],
+        );
+        run_cli(
+            bins.central,
+            &[
+                "pki",
+                "issue-gateway",
+                "--dir",
+                pki.to_str().unwrap(),
+                "--name",
+                "gw-1",
+            ],
+        );
+        let mut rng = StdRng::seed_from_u64(7);
+        let (mut watchlist, mut central_only) = (Vec::new(), Vec::new());
+        let mut manifest = String::new();
+        for i in 0..12 {
+            let id = format!("P{i:03}");
+            let f = random_finger(&mut rng);
+            let file = format!("{id}.iso");
+            std::fs::write(d.join(&file), to_iso(&f, 2).unwrap()).unwrap();
+            let lists = if i < 8 {
+                r#"["watchlist"]"#
+            } else {
+                r#"["national"]"#
+            };
+            manifest.push_str(&format!(
+                "{{\"subject_id\":\"{id}\",\"lists\":{lists},\"fingers\":[{{\"position\":2,\"format\":\"iso19794-2\",\"path\":\"{file}\"}}]}}\n"
+            ));
+            if i < 8 {
+                watchlist.push((id, f))
+            } else {
+                central_only.push((id, f))
+            }
+        }
+        std::fs::write(d.join("manifest.jsonl"), manifest).unwrap();
+        let out = run_cli(
+            bins.central,
+            &[
+                "watchlist",
+                "import",
+                "--data-dir",
+                d.join("central").to_str().unwrap(),
+                "--manifest",
+                d.join("manifest.jsonl").to_str().unwrap(),
+            ],
+        );
+        assert!(out.contains("12 subject(s)"), "{out}");
+        Self {
+            dir,
+            watchlist,
+            central_only,
+            bins,
+            rng,
+        }
+    }
+
+    /// Path inside the world's folder.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Starts central on `127.0.0.1:port` (0: any) and returns it with its port.
+    pub fn central(&self, port: u16) -> (Proc, u16) {
+        let mut cmd = Command::new(self.bins.central);
+        cmd.args(["serve", "--data-dir"])
+            .arg(self.path("central"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--pki"])
+            .arg(self.path("pki"));
+        let p = spawn_ready(cmd, self.path(&format!("central-{}.log", unique())));
+        let port = p.ready["listen"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        (p, port)
+    }
+
+    /// Central's report (central must be stopped).
+    pub fn central_report(&self) -> serde_json::Value {
+        let out = run_cli(
+            self.bins.central,
+            &[
+                "report",
+                "--data-dir",
+                self.path("central").to_str().unwrap(),
+            ],
+        );
+        serde_json::from_str(out.trim()).unwrap()
+    }
+
+    /// Writes the gateway's config and returns its path.
+    pub fn gateway_config(&self, broker: &BrokerSetup, central_port: u16) -> PathBuf {
+        self.gateway_config_with(broker, central_port, "")
+    }
+
+    /// Writes the gateway's config with `storage_extra` placed right after `storage.dir`: more `[storage]` keys,
+    /// then whole sections if needed (e.g. `"quota_bytes = 16777216\n[retention]\nmetadata_days = 1"`).
+    pub fn gateway_config_with(
+        &self,
+        broker: &BrokerSetup,
+        central_port: u16,
+        storage_extra: &str,
+    ) -> PathBuf {
+        let broker_section = match broker {
+            BrokerSetup::Embedded(p) => format!("mode = \"embedded\"\nlisten = \"127.0.0.1:{p}\""),
+            BrokerSetup::External(p) => {
+                format!("mode = \"external\"\nurl = \"mqtt://127.0.0.1:{p}\"")
+            }
+        };
+        let pki = self.path("pki");
+        let text = format!(
+            "[site]\nid = \"gw-1\"\n[broker]\n{broker_section}\nretry_initial_ms = 100\nretry_max_ms = 1000\n\
+             [uplink]\ncentral = \"127.0.0.1:{central_port}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\
+             retry_initial_ms = 100\nretry_max_ms = 1000\nrequest_timeout_ms = 5000\n\
+             [storage]\ndir = \"{}\"\n{storage_extra}\n[console]\nlisten = \"127.0.0.1:0\"\n",
+            pki.join("ca.pem").display(),
+            pki.join("gw-1.pem").display(),
+            pki.join("gw-1.key").display(),
+            self.path("gateway").display(),
+        );
+        let path = self.path("gateway.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Starts the gateway with `config`.
+    pub fn gateway(&self, config: &Path) -> Proc {
+        let mut cmd = Command::new(self.bins.gateway);
+        cmd.arg("run").arg("--config").arg(config);
+        spawn_ready(cmd, self.path(&format!("gateway-{}.log", unique())))
+    }
+
+    /// A capture of watchlist subject `i` (a new impression of their finger).
+    pub fn watchlist_capture(&mut self, i: usize) -> Capture {
+        let f = self.watchlist[i].1.clone();
+        self.capture_of(&f)
+    }
+
+    /// A capture of central-only subject `i`.
+    pub fn central_only_capture(&mut self, i: usize) -> Capture {
+        let f = self.central_only[i].1.clone();
+        self.capture_of(&f)
+    }
+
+    /// A capture of someone nobody knows.
+    pub fn stranger_capture(&mut self) -> Capture {
+        let f = random_finger(&mut self.rng);
+        self.capture_of(&f)
+    }
+
+    fn capture_of(&mut self, f: &SynthFinger) -> Capture {
+        let data = to_iso(&impression(f, &mut self.rng), 2).unwrap();
+        new_capture(
+            vec![Finger {
+                position: 2,
+                format: FingerFormat::Iso19794_2,
+                data,
+            }],
+            Purpose::Screen,
+        )
+    }
+}
+
+fn unique() -> String {
+    Uuid::new_v4().to_string()[..8].to_owned()
+}
+
+/// Connects a station and waits for its subscription.
+pub async fn station(port: u16, id: &str) -> SimStation {
+    let mut s = SimStation::connect("127.0.0.1", port, id);
+    s.ready(Duration::from_secs(20)).await.unwrap();
+    s
+}
+
+/// What a station knows about each capture it sent.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    /// Capture id -> (capture, local result, central result, last sent).
+    pub captures: BTreeMap<
+        Uuid,
+        (
+            Capture,
+            Option<CaptureResult>,
+            Option<CaptureResult>,
+            Instant,
+        ),
+    >,
+    /// Results seen more than once (allowed after a crash; counted for information).
+    pub repeats: usize,
+}
+
+impl Tracker {
+    /// Sends a capture and tracks it.
+    pub async fn send(&mut self, s: &SimStation, c: Capture) {
+        s.send(&c).await.unwrap();
+        self.captures
+            .insert(c.capture_id, (c, None, None, Instant::now()));
+    }
+
+    /// Files a result under its capture.
+    pub fn record(&mut self, r: CaptureResult) {
+        let Some(entry) = r.capture_id.and_then(|id| self.captures.get_mut(&id)) else {
+            return;
+        };
+        let slot = if r.source == Source::Local {
+            &mut entry.1
+        } else {
+            &mut entry.2
+        };
+        if slot.is_some() {
+            self.repeats += 1;
+        } else {
+            *slot = Some(r);
+        }
+    }
+
+    /// Whether every capture has both results.
+    pub fn complete(&self) -> bool {
+        self.captures
+            .values()
+            .all(|(_, l, c, _)| l.is_some() && c.is_some())
+    }
+
+    /// Captures with a local result.
+    pub fn locally_answered(&self) -> usize {
+        self.captures
+            .values()
+            .filter(|(_, l, _, _)| l.is_some())
+            .count()
+    }
+
+    /// Receives results until `done(self)` or the timeout; re-sends captures without an answer after `resend`
+    /// (the station protocol's rule), as a real station would.
+    pub async fn pump(
+        &mut self,
+        s: &mut SimStation,
+        timeout: Duration,
+        resend: Duration,
+        done: impl Fn(&Self) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if done(self) {
+                return true;
+            }
+            if let Some(r) = s.next_result(Duration::from_millis(200)).await {
+                self.record(r);
+                continue;
+            }
+            let now = Instant::now();
+            let stale: Vec<Capture> = self
+                .captures
+                .values()
+                .filter(|(_, l, c, at)| {
+                    (l.is_none() || c.is_none()) && now.duration_since(*at) > resend
+                })
+                .map(|(cap, ..)| cap.clone())
+                .collect();
+            for c in stale {
+                if s.send(&c).await.is_ok()
+                    && let Some(e) = self.captures.get_mut(&c.capture_id)
+                {
+                    e.3 = now;
+                }
+            }
+        }
+        done(self)
+    }
+}
+
+/// A mosquitto broker with persistence, on a free port. `None` if mosquitto is not installed.
+pub fn mosquitto(dir: &Path) -> Option<(Proc, u16)> {
+    mosquitto_on(dir, free_tcp_port(), true)
+}
+
+/// A mosquitto broker on `port`, with or without persistence. `None` if mosquitto is not installed.
+pub fn mosquitto_on(dir: &Path, port: u16, persistence: bool) -> Option<(Proc, u16)> {
+    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    let data = dir.join("mosquitto");
+    std::fs::create_dir_all(&data).unwrap();
+    let conf = dir.join(format!("mosquitto-{port}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence {persistence}\n\
+             persistence_location {}/\nautosave_interval 1\nmessage_size_limit 16777216\n\
+             max_inflight_messages 100\nmax_queued_messages 100000\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join(format!("mosquitto-{}.log", unique()));
+    let stderr = std::fs::File::create(&log).unwrap();
+    let child = Command::new(exe)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "mosquitto did not start; see {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some((
+        Proc {
+            child,
+            ready: serde_json::Value::Null,
+            log,
+        },
+        port,
+    ))
+}
+
+/// Whether mosquitto is available; in CI its absence is an error, elsewhere the caller skips with a message.
+pub fn have_mosquitto() -> bool {
+    let found = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .iter()
+        .any(|p| Path::new(p).exists());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "mosquitto must be installed in CI"
+    );
+    if !found {
+        eprintln!("skipping: mosquitto is not installed (apt-get install mosquitto)");
+    }
+    found
+}
+
+/// `GET path` on `addr` over plain HTTP/1.0; returns (status code, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// Polls the gateway's `/api/status` until `pred` holds or 30 s pass.
+pub async fn wait_status(
+    console: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = http_get(console, "/api/status");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if code == 200 && pred(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway status never matched; last: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
