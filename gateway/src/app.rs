@@ -10,6 +10,7 @@ use hotspot_device_protocols::uplink::WatchlistSnapshot;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tracing::{info, warn};
 
+use crate::audit::Audit;
 use crate::config::{BrokerMode, Config, parse_mqtt_url};
 use crate::crypto::{CryptoError, PayloadKey};
 use crate::mqtt::{self, MqttParams};
@@ -107,15 +108,23 @@ const DISK_POLL: Duration = Duration::from_secs(2);
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Keeps `shared.disk_used_bytes` current and logs alarm transitions.
-async fn watch_disk(store: Store, shared: Arc<Shared>) {
+async fn watch_disk(store: Store, shared: Arc<Shared>, audit: Audit) {
     let mut last_alarms = Vec::new();
+    let mut quarantined = 0;
     loop {
         let s = store.clone();
         if let Ok(used) = tokio::task::spawn_blocking(move || s.size_on_disk()).await {
             shared.disk_used_bytes.store(used, Ordering::Relaxed);
         }
-        if store.quarantined() > 0 {
+        if store.quarantined() > quarantined {
+            quarantined = store.quarantined();
             shared.storage_corruption.store(true, Ordering::Relaxed);
+            audit.record(
+                "system",
+                "storage.quarantined",
+                "",
+                serde_json::json!({ "total": quarantined }),
+            );
         }
         let alarms = shared.alarms();
         if alarms != last_alarms {
@@ -171,9 +180,20 @@ pub async fn run(
     }
     let params = mqtt_params(&cfg)?;
     let (client, eventloop) = mqtt::connect(&params);
+    let audit = Audit::start(&cfg.audit_file()).map_err(|e| StartError::Config(e.to_string()))?;
+    audit.record(
+        "system",
+        "gateway.started",
+        cfg.site.id.clone(),
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+        }),
+    );
     let shared = Arc::new(Shared::new(cfg.site.id.clone(), cfg.storage.quota_bytes));
-    if store.moved_aside.is_some() {
+    if let Some(aside) = &store.moved_aside {
         shared.storage_corruption.store(true, Ordering::Relaxed);
+        let detail = serde_json::json!({ "moved_to": aside.display().to_string() });
+        audit.record("system", "storage.moved_aside", "", detail);
     }
     shared
         .disk_used_bytes
@@ -190,6 +210,7 @@ pub async fn run(
         match_slots: Arc::new(Semaphore::new(cores)),
         retention: cfg.retention(),
         fresh: fresh_tx,
+        audit: audit.clone(),
     });
     if let Some(snapshot) = load_watchlist(&store) {
         install_snapshot(&pipeline, snapshot).await;
@@ -227,7 +248,11 @@ pub async fn run(
     tasks.spawn(pipeline.clone().run_ingest(ingest_rx));
     tasks.spawn(uplink.run());
     tasks.spawn(status::run(client.clone(), pipeline.clone()));
-    tasks.spawn(watch_disk(store.clone(), pipeline.shared.clone()));
+    tasks.spawn(watch_disk(
+        store.clone(),
+        pipeline.shared.clone(),
+        audit.clone(),
+    ));
     tasks.spawn(purge_periodically(store.clone(), cfg.retention()));
     let app = console::router(pipeline.clone());
     tasks.spawn(async move {
@@ -236,18 +261,28 @@ pub async fn run(
         }
     });
     info!(console = %console_addr, broker = %format!("{}:{}", params.host, params.port), "gateway ready");
+    tasks.spawn(crate::systemd::feed_watchdog(pipeline.clone()));
     on_ready(Ready {
         console: console_addr,
         broker: format!("{}:{}", params.host, params.port),
     });
+    crate::systemd::ready();
     shutdown.await;
     info!("gateway stopping");
+    crate::systemd::stopping();
+    audit.record(
+        "system",
+        "gateway.stopped",
+        cfg.site.id.clone(),
+        serde_json::json!({}),
+    );
     status::publish(&client, &pipeline, "offline").await;
     if let Err(e) = store.flush().await {
         warn!(error = %e, "final flush failed");
     }
     let _ = client.disconnect().await;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Lets the audit writer sync its last batch.
+    tokio::time::sleep(crate::audit::SYNC_INTERVAL * 2).await;
     tasks.abort_all();
     Ok(())
 }

@@ -32,6 +32,11 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Run the whole product on this machine with simulated stations.
     Demo {
         /// Stop after this many seconds (default: run until Ctrl-C).
@@ -43,6 +48,16 @@ enum Command {
         /// Milliseconds between captures.
         #[arg(long, default_value_t = 700)]
         interval_ms: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify every link of the hash chain; exit 1 at the first broken one.
+    Verify {
+        /// Configuration file (the log is `storage.dir/audit.log`).
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -105,6 +120,21 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 hotspot_central::cli::shutdown_signal(),
             ))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { config },
+        } => {
+            let cfg = Config::load(&config)?;
+            match crate::audit::verify(&cfg.audit_file()) {
+                Ok(n) => {
+                    println!("{}: {n} entries, chain intact", cfg.audit_file().display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
     }
 }

@@ -399,6 +399,11 @@ impl Config {
         }
     }
 
+    /// The audit log file.
+    pub fn audit_file(&self) -> PathBuf {
+        self.storage.dir.join("audit.log")
+    }
+
     /// The payload key file in force.
     pub fn key_file(&self) -> PathBuf {
         self.storage

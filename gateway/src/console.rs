@@ -51,9 +51,11 @@ async fn api_status(State(p): State<Arc<Pipeline>>) -> Json<ConsoleStatus> {
     Json(status(&p))
 }
 
-/// 200 when the gateway is connected to its broker (it can take captures), 503 otherwise.
+/// 200 when the gateway is connected to its broker (it can take captures) and healthy (see `systemd::healthy`),
+/// 503 otherwise.
 async fn healthz(State(p): State<Arc<Pipeline>>) -> impl IntoResponse {
-    let ok = p.shared.mqtt_connected.load(Ordering::Relaxed);
+    let ok = p.shared.mqtt_connected.load(Ordering::Relaxed)
+        && crate::systemd::healthy(&p).await.is_ok();
     let code = if ok {
         StatusCode::OK
     } else {

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML configuration and its validation (`check-config`).
-//! - [`app`]: wiring and the run loop.
+//! - [`app`]: wiring and the run loop; [`audit`]: the hash-chained audit log.
 //! - [`broker`]: the embedded rumqttd broker.
 //! - [`mqtt`]: the gateway's MQTT session (persistent, manual acks, backoff, re-subscribe).
 //! - [`pipeline`]: ingest -> store -> ack -> local match -> result -> outbox, and crash recovery.
@@ -13,9 +13,11 @@
 //!   [`link`]: the link monitor (UP / DEGRADED / DOWN with hysteresis).
 //! - [`status`]: the retained gateway status topic; [`console`]: status page and `/healthz`.
 //! - [`shared`]: counters and link states; [`backoff`]: exponential backoff with jitter.
+//! - [`systemd`]: readiness and a watchdog fed only while healthy.
 //! - [`demo`], [`station_sim`], [`synth`]: the one-command demo, a simulated station, synthetic templates.
 
 pub mod app;
+pub mod audit;
 pub mod backoff;
 pub mod broker;
 pub mod cli;
@@ -31,5 +33,6 @@ pub mod station_sim;
 pub mod status;
 pub mod store;
 pub mod synth;
+pub mod systemd;
 pub mod uplink;
 pub mod watchlist;

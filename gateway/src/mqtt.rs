@@ -78,7 +78,11 @@ pub async fn run_event_loop(
 ) {
     let mut backoff = Backoff::new(params.retry_initial_ms, params.retry_max_ms);
     loop {
-        match eventloop.poll().await {
+        let polled = eventloop.poll().await;
+        shared
+            .mqtt_last_poll_ms
+            .store(crate::pipeline::now_ms(), Ordering::Relaxed);
+        match polled {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 info!(
                     session_present = ack.session_present,

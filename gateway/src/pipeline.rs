@@ -6,13 +6,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotspot_device_protocols::station::{CaptureResult, Decision, Purpose, Source, decode_capture};
+use hotspot_device_protocols::ansi_nist;
+use hotspot_device_protocols::station::{
+    Capture, CaptureRejection, CaptureResult, Decision, Purpose, Source, decode_capture,
+};
 use hotspot_matcher::probe::{Probe, decide, probe_from_capture};
 use rumqttc::AsyncClient;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+use crate::audit::Audit;
 use crate::mqtt::{Inbound, ack, publish_result};
 use crate::shared::Shared;
 use crate::store::{Inserted, Priority, Retention, Store};
@@ -37,6 +41,12 @@ pub struct Pipeline {
     pub retention: Retention,
     /// Newly queued captures `(outbox key, id)`, for the uplink's unpaced lane (full: they wait in the outbox).
     pub fresh: mpsc::Sender<(Vec<u8>, Uuid)>,
+    /// The audit log.
+    pub audit: Audit,
+}
+
+fn candidate_ids(r: &CaptureResult) -> Vec<&str> {
+    r.candidates.iter().map(|c| c.subject_id.as_str()).collect()
 }
 
 /// Wall-clock Unix milliseconds.
@@ -46,6 +56,19 @@ pub fn now_ms() -> i64 {
 
 fn elapsed_ms(since_ms: i64) -> u64 {
     u64::try_from(now_ms().saturating_sub(since_ms)).unwrap_or(0)
+}
+
+/// Decodes a captures-topic payload: JSON (station protocol v1) or a raw ANSI/NIST-ITL transaction.
+fn decode(station: &str, payload: &[u8]) -> Result<Capture, CaptureRejection> {
+    if !ansi_nist::is_transaction(payload) {
+        return decode_capture(payload);
+    }
+    let (capture, warnings) =
+        ansi_nist::capture_from_transaction(station, payload, time::OffsetDateTime::now_utc())?;
+    for w in warnings {
+        warn!(capture_id = %capture.capture_id, station, warning = %w, "ANSI/NIST-ITL transaction");
+    }
+    Ok(capture)
 }
 
 impl Pipeline {
@@ -59,7 +82,7 @@ impl Pipeline {
     async fn ingest(self: &Arc<Self>, inbound: Inbound) {
         let received_ms = now_ms();
         let station = inbound.station_id.clone();
-        let capture = match decode_capture(&inbound.publish.payload) {
+        let capture = match decode(&station, &inbound.publish.payload) {
             Ok(c) => c,
             Err(rej) => return self.reject(&inbound, rej.capture_id, rej.reason).await,
         };
@@ -95,6 +118,15 @@ impl Pipeline {
         }
         Shared::bump(&self.shared.captures_accepted);
         info!(capture_id = %id, station, purpose = ?capture.purpose, "capture accepted");
+        self.audit.record(
+            format!("station:{station}"),
+            "capture.accepted",
+            id.to_string(),
+            serde_json::json!({
+                "purpose": capture.purpose, "operator": capture.operator,
+                "fingers": capture.fingers.len(), "face": capture.face.is_some(),
+            }),
+        );
         let this = self.clone();
         tokio::spawn(async move {
             this.local_match(id, station, probe, capture.purpose, received_ms)
@@ -106,6 +138,12 @@ impl Pipeline {
         ack(&self.client, &inbound.publish).await;
         Shared::bump(&self.shared.captures_rejected);
         warn!(station = %inbound.station_id, capture_id = ?capture_id, %reason, "capture rejected");
+        self.audit.record(
+            format!("station:{}", inbound.station_id),
+            "capture.rejected",
+            capture_id.map(|u| u.to_string()).unwrap_or_default(),
+            serde_json::json!({ "reason": reason }),
+        );
         let version = self.watchlist.current().version;
         let result = CaptureResult::rejected(capture_id, reason, version);
         publish_result(&self.client, &inbound.station_id, &result).await;
@@ -128,6 +166,12 @@ impl Pipeline {
             format!("{}{}", o.decision.as_str(), top.unwrap_or_default())
         });
         warn!(capture_id = %id, station = %inbound.station_id, "disk quota full; capture refused");
+        self.audit.record(
+            format!("station:{}", inbound.station_id),
+            "capture.refused_storage_full",
+            id.to_string(),
+            serde_json::json!({ "local": local }),
+        );
         let result = CaptureResult {
             capture_id: Some(id),
             source: Source::Local,
@@ -192,7 +236,29 @@ impl Pipeline {
             }
         }
         info!(capture_id = %id, station, decision = ?result.decision, latency_ms = result.latency_ms, "local result");
+        self.audit.record(
+            "system",
+            "result.local",
+            id.to_string(),
+            serde_json::json!({
+                "decision": result.decision, "candidates": candidate_ids(&result),
+                "watchlist_version": version,
+            }),
+        );
         self.publish_and_mark(id, &station, &result).await;
+    }
+
+    /// Records central's answer in the audit log.
+    pub fn audit_central(&self, id: Uuid, result: &CaptureResult) {
+        self.audit.record(
+            "central",
+            "result.central",
+            id.to_string(),
+            serde_json::json!({
+                "decision": result.decision, "candidates": candidate_ids(result),
+                "gallery_version": result.watchlist_version,
+            }),
+        );
     }
 
     /// Publishes a stored result and marks it published.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use hotspot_device_protocols::station::{LinkStats, StationPresence, UplinkState};
 use serde::Serialize;
@@ -31,6 +31,8 @@ pub struct Shared {
     pub disk_quota_bytes: u64,
     /// A corrupt database was moved aside at start, or records were quarantined.
     pub storage_corruption: AtomicBool,
+    /// When the MQTT event loop last returned from a poll, Unix ms (watchdog health).
+    pub mqtt_last_poll_ms: AtomicI64,
 }
 
 /// A point-in-time copy, as served by `/api/status`.
@@ -54,6 +56,8 @@ pub struct Snapshot {
     pub local_results: u64,
     /// Central results published.
     pub central_results: u64,
+    /// Database size on disk, bytes.
+    pub disk_used_bytes: u64,
     /// Database size as a percentage of the quota.
     pub disk_used_percent: f64,
     /// Active alarms.
@@ -78,6 +82,7 @@ impl Shared {
             disk_used_bytes: AtomicU64::new(0),
             disk_quota_bytes,
             storage_corruption: AtomicBool::new(false),
+            mqtt_last_poll_ms: AtomicI64::new(crate::pipeline::now_ms()),
         }
     }
 
@@ -176,6 +181,7 @@ impl Shared {
             captures_rejected: self.captures_rejected.load(Ordering::Relaxed),
             local_results: self.local_results.load(Ordering::Relaxed),
             central_results: self.central_results.load(Ordering::Relaxed),
+            disk_used_bytes: self.disk_used_bytes.load(Ordering::Relaxed),
             disk_used_percent: self.disk_fraction() * 100.0,
             alarms: self.alarms(),
         }

@@ -144,6 +144,8 @@ struct Session {
     inflight: Mutex<HashSet<Vec<u8>>>,
     permits: Arc<Semaphore>,
     failures: mpsc::Sender<UplinkError>,
+    /// When central last answered anything on this connection, Unix ms.
+    last_answer_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Uplink {
@@ -242,6 +244,7 @@ impl Uplink {
             inflight: Mutex::new(HashSet::new()),
             permits: Arc::new(Semaphore::new(self.cfg.max_in_flight)),
             failures,
+            last_answer_ms: std::sync::atomic::AtomicI64::new(now_ms()),
         });
         let (ann_tx, mut ann_rx) = mpsc::channel(8);
         let mut tasks = tokio::task::JoinSet::new();
@@ -378,10 +381,27 @@ impl Session {
             let outcome = self.submit(&key, id).await;
             self.release(&key);
             drop(permit);
-            if let Err(e) = outcome {
-                let _ = self.failures.try_send(e);
+            match outcome {
+                Ok(()) => {}
+                // A slow answer while other answers still arrive is a slow link, not a dead one: the
+                // capture stays queued and is retried when the backlog lane comes round again. Silence
+                // for a whole request timeout is a dead link (or central): end the session, reconnect.
+                Err(UplinkError::Timeout) if !self.silent_for(self.uplink.timeout()) => {
+                    warn!(capture_id = %id, "central did not answer in time; will retry");
+                }
+                Err(e) => {
+                    let _ = self.failures.try_send(e);
+                }
             }
         });
+    }
+
+    /// Whether central has answered nothing for `d`.
+    fn silent_for(&self, d: Duration) -> bool {
+        let last = self
+            .last_answer_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        now_ms().saturating_sub(last) >= d.as_millis() as i64
     }
 
     /// Delivers one capture and records central's answer.
@@ -427,6 +447,7 @@ impl Session {
             return Ok(()); // a duplicate answer: already recorded and published
         }
         info!(capture_id = %id, decision = ?result.decision, latency_ms = result.latency_ms, "central result");
+        pipeline.audit_central(id, &result);
         pipeline
             .publish_and_mark(id, &rec.station_id, &result)
             .await;
@@ -487,6 +508,10 @@ pub async fn install_snapshot(pipeline: &Arc<Pipeline>, snapshot: WatchlistSnaps
         Ok(i) => i,
         Err(e) => {
             warn!(version, error = %e, "watchlist refused; keeping the installed one");
+            let detail = serde_json::json!({ "reason": e.to_string() });
+            pipeline
+                .audit
+                .record("central", "watchlist.refused", version.to_string(), detail);
             return;
         }
     };
@@ -497,6 +522,13 @@ pub async fn install_snapshot(pipeline: &Arc<Pipeline>, snapshot: WatchlistSnaps
         version,
         subjects = installed.subjects,
         "watchlist installed"
+    );
+    let detail = serde_json::json!({ "subjects": installed.subjects });
+    pipeline.audit.record(
+        "central",
+        "watchlist.installed",
+        version.to_string(),
+        detail,
     );
     pipeline.watchlist.install(installed);
 }

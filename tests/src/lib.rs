@@ -151,6 +151,10 @@ macro_rules! bins {
     };
 }
 
+/// `[uplink]` tuning for tests: fast reconnects, short request timeout.
+pub const TEST_UPLINK: &str =
+    "retry_initial_ms = 100\nretry_max_ms = 1000\nrequest_timeout_ms = 5000";
+
 /// Which broker the gateway uses.
 #[derive(Debug, Clone)]
 pub enum BrokerSetup {
@@ -187,7 +191,12 @@ impl World {
     /// Makes the PKI (CA, central, gateway `gw-1`) and imports a gallery of 8 watchlist + 4 central-only subjects,
     /// all through the real `hotspot-central` command line.
     pub fn new(bins: Bins) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        // HOTSPOT_E2E_KEEP=1 keeps the folder (logs, databases) for debugging.
+        let keep = std::env::var_os("HOTSPOT_E2E_KEEP").is_some();
+        let dir = tempfile::Builder::new().prefix("hotspot-e2e-").keep(keep).tempdir().unwrap();
+        if keep {
+            eprintln!("keeping {}", dir.path().display());
+        }
         let d = dir.path();
         let pki = d.join("pki");
         run_cli(
@@ -288,16 +297,17 @@ impl World {
 
     /// Writes the gateway's config and returns its path.
     pub fn gateway_config(&self, broker: &BrokerSetup, central_port: u16) -> PathBuf {
-        self.gateway_config_with(broker, central_port, "")
+        self.gateway_config_with(broker, central_port, TEST_UPLINK, "")
     }
 
-    /// Writes the gateway's config with `storage_extra` placed right after `storage.dir`: more `[storage]` keys,
-    /// then whole sections if needed (e.g. `"quota_bytes = 16777216\n[retention]\nmetadata_days = 1"`).
+    /// Writes the gateway's config with `uplink` as the `[uplink]` tuning keys (e.g. [`TEST_UPLINK`]) and
+    /// `storage` placed right after `storage.dir` (more `[storage]` keys, then whole sections if needed).
     pub fn gateway_config_with(
         &self,
         broker: &BrokerSetup,
         central_port: u16,
-        storage_extra: &str,
+        uplink: &str,
+        storage: &str,
     ) -> PathBuf {
         let broker_section = match broker {
             BrokerSetup::Embedded(p) => format!("mode = \"embedded\"\nlisten = \"127.0.0.1:{p}\""),
@@ -308,9 +318,8 @@ impl World {
         let pki = self.path("pki");
         let text = format!(
             "[site]\nid = \"gw-1\"\n[broker]\n{broker_section}\nretry_initial_ms = 100\nretry_max_ms = 1000\n\
-             [uplink]\ncentral = \"127.0.0.1:{central_port}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\
-             retry_initial_ms = 100\nretry_max_ms = 1000\nrequest_timeout_ms = 5000\n\
-             [storage]\ndir = \"{}\"\n{storage_extra}\n[console]\nlisten = \"127.0.0.1:0\"\n",
+             [uplink]\ncentral = \"127.0.0.1:{central_port}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n{uplink}\n\
+             [storage]\ndir = \"{}\"\n{storage}\n[console]\nlisten = \"127.0.0.1:0\"\n",
             pki.join("ca.pem").display(),
             pki.join("gw-1.pem").display(),
             pki.join("gw-1.key").display(),

@@ -122,3 +122,84 @@ fn check_config_reports_every_error_and_exits_2() {
         assert!(err.contains(key), "{key} not reported: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_records_who_did_what_and_detects_tampering() {
+    let mut w = World::new(hotspot_e2e::bins!());
+    let (_central, central_port) = w.central(0);
+    let broker = BrokerSetup::Embedded(free_tcp_port());
+    let config = w.gateway_config(&broker, central_port);
+    let gw = w.gateway(&config);
+    wait_status(gw.ready["console"].as_str().unwrap(), |s| {
+        s["watchlist_version"] == 1
+    })
+    .await;
+    let mut s = station(broker.port(), "desk-g").await;
+    let mut t = Tracker::default();
+    let c = w.watchlist_capture(4);
+    let id = c.capture_id.to_string();
+    t.send(&s, c).await;
+    assert!(
+        t.pump(
+            &mut s,
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+            Tracker::complete
+        )
+        .await
+    );
+    s.send_raw(b"not json".to_vec()).await.unwrap();
+    s.next_result(Duration::from_secs(10))
+        .await
+        .expect("rejection");
+    gw.stop();
+
+    let out = run_cli(
+        w.bins.gateway,
+        &["audit", "verify", "--config", config.to_str().unwrap()],
+    );
+    assert!(out.contains("chain intact"), "{out}");
+    let log = std::fs::read_to_string(w.path("gateway/audit.log")).unwrap();
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action} missing: {log}"))
+    };
+    assert_eq!(find("gateway.started")["actor"], "system");
+    assert_eq!(find("watchlist.installed")["subject"], "1");
+    let accepted = find("capture.accepted");
+    assert_eq!(
+        (accepted["actor"].as_str(), accepted["subject"].as_str()),
+        (Some("station:desk-g"), Some(id.as_str()))
+    );
+    assert_eq!(find("result.local")["detail"]["candidates"][0], "P004");
+    assert_eq!(find("result.central")["detail"]["decision"], "hit");
+    assert!(
+        find("capture.rejected")["detail"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
+    find("gateway.stopped");
+    assert!(
+        !log.contains("\"data\""),
+        "no biometric payload in the audit log"
+    );
+
+    std::fs::write(
+        w.path("gateway/audit.log"),
+        log.replacen("desk-g", "desk-h", 1),
+    )
+    .unwrap();
+    let out = std::process::Command::new(w.bins.gateway)
+        .args(["audit", "verify", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken at line"));
+}

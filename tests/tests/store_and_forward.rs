@@ -152,7 +152,12 @@ async fn a_full_disk_refuses_new_captures_loudly_and_keeps_the_accepted_ones() {
     let mut w = World::new(hotspot_e2e::bins!());
     let (central, central_port) = w.central(0);
     let broker = BrokerSetup::Embedded(hotspot_e2e::free_tcp_port());
-    let config = w.gateway_config_with(&broker, central_port, "quota_bytes = 16777216");
+    let config = w.gateway_config_with(
+        &broker,
+        central_port,
+        hotspot_e2e::TEST_UPLINK,
+        "quota_bytes = 16777216",
+    );
     let gw = w.gateway(&config);
     let console = gw.ready["console"].as_str().unwrap().to_owned();
     let mut s = station(broker.port(), "desk-q").await;

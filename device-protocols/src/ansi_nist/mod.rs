@@ -59,6 +59,7 @@ mod minutiae;
 mod quirks;
 mod reader;
 mod record;
+mod station;
 mod writer;
 
 #[cfg(test)]
@@ -73,6 +74,7 @@ pub use images::{Compression, FaceImage, FingerImage, Scale};
 pub use minutiae::{IncitsMinutia, IncitsMinutiae, Minutiae, StandardMinutia, StandardMinutiae};
 pub use reader::parse;
 pub use record::{BinaryRecord, Field, Record, Tag, TaggedRecord, Transaction};
+pub use station::{CAPTURE_ID_NAMESPACE, capture_from_transaction, is_transaction};
 pub use writer::encode;
 
 /// Largest transaction accepted, checked before parsing.
