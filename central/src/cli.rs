@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{gallery, pki, serve};
+use crate::{contributions, gallery, pki, serve};
 
 /// Reference central endpoint and ops CLI for Hotspot Edge.
 #[derive(Debug, Parser)]
@@ -43,6 +43,11 @@ enum Command {
         #[arg(long)]
         pki: PathBuf,
     },
+    /// Enrolments delivered by gateways.
+    Contributions {
+        #[command(subcommand)]
+        command: ContributionsCommand,
+    },
     /// Print what a stopped central received, as JSON.
     Report {
         /// Data folder.
@@ -67,6 +72,46 @@ enum PkiCommand {
         /// Gateway name (its site id).
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ContributionsCommand {
+    /// List contributions (one JSON object per line).
+    List {
+        /// Data folder.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Only those with this status: pending, accepted, rejected.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Accept a pending contribution: the person becomes searchable at central.
+    Accept {
+        /// Data folder.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Contribution id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Reject a pending contribution.
+    Reject {
+        /// Data folder.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Contribution id.
+        #[arg(long)]
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Counts per gateway and day: received, pending, accepted, rejected (JSON lines).
+    Stats {
+        /// Data folder.
+        #[arg(long)]
+        data_dir: PathBuf,
     },
 }
 
@@ -163,9 +208,48 @@ fn run(command: Command) -> anyhow::Result<()> {
                 },
             ))?;
         }
+        Command::Contributions { command } => run_contributions(command)?,
         Command::Report { data_dir } => {
             let r = serve::report(&data_dir)?;
             println!("{}", serde_json::to_string(&r)?);
+        }
+    }
+    Ok(())
+}
+
+fn run_contributions(command: ContributionsCommand) -> anyhow::Result<()> {
+    match command {
+        ContributionsCommand::List { data_dir, status } => {
+            for c in contributions::list(&data_dir)? {
+                let v = serde_json::to_value(&c)?;
+                if status.as_deref().is_none_or(|s| v["status"] == s) {
+                    println!("{}", serde_json::to_string(&v)?);
+                }
+            }
+        }
+        ContributionsCommand::Accept { data_dir, id } => {
+            let (subject, version) = contributions::accept(&data_dir, &id)?;
+            println!("accepted {id} as subject {subject}; gallery version {version}");
+        }
+        ContributionsCommand::Reject {
+            data_dir,
+            id,
+            reason,
+        } => {
+            contributions::reject(&data_dir, &id, &reason)?;
+            println!("rejected {id}");
+        }
+        ContributionsCommand::Stats { data_dir } => {
+            let all = contributions::list(&data_dir)?;
+            for ((gateway, day), [received, pending, accepted, rejected]) in
+                contributions::stats(&all)
+            {
+                println!(
+                    "{}",
+                    serde_json::json!({"gateway": gateway, "day": day, "received": received,
+                        "pending": pending, "accepted": accepted, "rejected": rejected})
+                );
+            }
         }
     }
     Ok(())

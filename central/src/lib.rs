@@ -7,12 +7,14 @@
 //! # Layout
 //! - [`pki`]: CA, central server certificate, gateway client certificates (`pki init`, `pki issue-gateway`).
 //! - [`gallery`]: the gallery file and `watchlist import` from a JSON-lines manifest.
+//! - [`contributions`]: enrolments delivered by gateways, pending review (`contributions list|accept|reject`).
 //! - [`serve`]: the QUIC endpoint (`serve`) and the post-run `report`.
 //! - [`frames`]: async framing of uplink messages on QUIC streams (also used by the gateway).
 //! - [`cli`]: argument parsing and the binary's entry point.
 //! - [`fsutil`]: bounded reads, atomic writes, private files.
 
 pub mod cli;
+pub mod contributions;
 pub mod frames;
 pub mod fsutil;
 pub mod gallery;

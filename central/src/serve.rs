@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::contributions;
 use crate::frames::{read_frame, write_encoded, write_frame};
 use crate::gallery::{GALLERY_FILE, GalleryError, GalleryFile};
 use crate::pki::{self, PkiError};
@@ -100,6 +101,7 @@ struct State {
     db: sled::Db,
     version_tx: watch::Sender<u64>,
     pki_dir: PathBuf,
+    data_dir: PathBuf,
     names: Mutex<Vec<(String, String)>>,
 }
 
@@ -186,6 +188,7 @@ pub async fn serve(
         version_tx,
         names: Mutex::new(pki::gateway_names(&opts.pki_dir)),
         pki_dir: opts.pki_dir.clone(),
+        data_dir: opts.data_dir.clone(),
     });
     let endpoint =
         quinn::Endpoint::server(server_config(&opts.pki_dir)?, opts.listen).map_err(|source| {
@@ -213,7 +216,7 @@ pub async fn serve(
     watcher.abort();
     endpoint.close(0u32.into(), b"central shutting down");
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
-    if let Err(e) = db.flush_async().await {
+    if let Err(e) = flush(&db).await {
         warn!(error = %e, "final flush failed");
     }
     Ok(())
@@ -389,6 +392,13 @@ async fn answer(state: &Arc<State>, gateway: &str, sub: Submission) -> Response 
     let id = sub.capture.capture_id;
     count(state, "submits_received");
     if let Some(a) = stored_answer(state, id.as_bytes()) {
+        // The stored answer may be from a request whose flush has not finished: answer only once it is durable.
+        if let Err(e) = flush(&state.db).await {
+            return Response::Error {
+                permanent: false,
+                message: format!("state database flush: {e}"),
+            };
+        }
         count(state, "duplicates_received");
         info!(%gateway, capture_id = %id, "duplicate submission; returning the stored answer");
         return Response::Answer(a);
@@ -396,19 +406,52 @@ async fn answer(state: &Arc<State>, gateway: &str, sub: Submission) -> Response 
     let loaded = state.gallery.load_full();
     let capture = sub.capture.clone();
     let outcome = tokio::task::spawn_blocking(move || match probe_from_capture(&capture) {
-        Ok(probe) => decide(&loaded.index, &probe),
-        Err(reason) => hotspot_matcher::probe::Outcome {
-            decision: Decision::Rejected,
-            candidates: Vec::new(),
-            reason: Some(reason),
-        },
+        Ok(probe) => {
+            let templates: Vec<(u8, Vec<u8>)> = probe
+                .fingers
+                .iter()
+                .map(|(p, t)| (*p, t.encode()))
+                .collect();
+            (decide(&loaded.index, &probe), templates)
+        }
+        Err(reason) => {
+            let outcome = hotspot_matcher::probe::Outcome {
+                decision: Decision::Rejected,
+                candidates: Vec::new(),
+                reason: Some(reason),
+            };
+            (outcome, Vec::new())
+        }
     })
     .await;
-    let Ok(outcome) = outcome else {
+    let Ok((outcome, templates)) = outcome else {
         return Response::Error {
             permanent: false,
             message: "matching task failed".into(),
         };
+    };
+    let contribution_id = match (&sub.capture.enrolment, outcome.decision) {
+        (Some(enrolment), d) if d != Decision::Rejected => {
+            let delivered = contributions::Delivered {
+                capture_id: id,
+                gateway,
+                station_id: &sub.station_id,
+                enrolment,
+                fingers: templates,
+                has_face: sub.capture.face.is_some(),
+                screening: d,
+            };
+            match contributions::record(&state.data_dir, delivered) {
+                Ok(cid) => Some(cid),
+                Err(e) => {
+                    return Response::Error {
+                        permanent: false,
+                        message: format!("cannot record the contribution: {e}"),
+                    };
+                }
+            }
+        }
+        _ => None,
     };
     let answer = CentralAnswer {
         capture_id: id,
@@ -417,6 +460,7 @@ async fn answer(state: &Arc<State>, gateway: &str, sub: Submission) -> Response 
         reason: outcome.reason,
         gallery_version: state.gallery.load().version,
         duplicate: false,
+        contribution_id,
     };
     store_answer(state, gateway, &sub, answer).await
 }
@@ -456,11 +500,22 @@ async fn store_answer(
     if let Ok(m) = postcard::to_stdvec(&meta) {
         let _ = state.submissions.insert(id.as_bytes(), m);
     }
-    if let Err(e) = state.db.flush_async().await {
+    if let Err(e) = flush(&state.db).await {
         return transient(format!("state database flush: {e}"));
     }
     info!(%gateway, capture_id = %id, station = %sub.station_id, decision = ?answer.decision, "answered");
     Response::Answer(answer)
+}
+
+/// Makes the database durable. sled's blocking `flush` on a blocking thread: concurrent `flush_async` calls were
+/// seen to never complete under load (sled 0.34), which left answers unacknowledged and undurable.
+async fn flush(db: &sled::Db) -> Result<(), String> {
+    let db = db.clone();
+    match tokio::task::spawn_blocking(move || db.flush()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn now_ms() -> i64 {

@@ -2,6 +2,7 @@
 //! typed error that names what is wrong and where.
 //!
 //! # Layout
+//! - [`enrolment`]: the declarations carried by an enrolment capture (v1 extension).
 //! - [`station`]: station protocol v1 (MQTT topics and the JSON capture / result / status messages).
 //! - [`template`]: ISO/IEC 19794-2:2005 and ANSI INCITS 378-2004 minutiae records (read, and ISO write).
 //! - [`uplink`]: gateway <-> central frames carried on QUIC streams (length-prefixed, versioned).
@@ -13,6 +14,7 @@
 //! Every decoder here is bounded: it refuses input larger than its documented limit before parsing.
 
 pub mod ansi_nist;
+pub mod enrolment;
 pub mod face;
 pub mod image;
 pub mod int_i;

@@ -197,6 +197,10 @@ pub struct Capture {
     /// Optional face photo.
     #[serde(default)]
     pub face: Option<Face>,
+    /// The officer's declarations; required for `enrol`, refused for `screen` (v1 extension, see
+    /// [`crate::enrolment`]).
+    #[serde(default)]
+    pub enrolment: Option<crate::enrolment::Enrolment>,
 }
 
 /// Why a capture was refused. `capture_id` is set whenever the payload had a readable one.
@@ -237,6 +241,16 @@ pub fn decode_capture(payload: &[u8]) -> Result<Capture, CaptureRejection> {
 
 /// Checks the rules JSON typing cannot express.
 fn validate_capture(c: &Capture) -> Result<(), String> {
+    match (c.purpose, &c.enrolment) {
+        (Purpose::Enrol, None) => {
+            return Err("field `enrolment` is required when `purpose` is `enrol`".into());
+        }
+        (Purpose::Screen, Some(_)) => {
+            return Err("field `enrolment` is only allowed when `purpose` is `enrol`".into());
+        }
+        (Purpose::Enrol, Some(e)) => e.validate(c.captured_at.date())?,
+        (Purpose::Screen, None) => {}
+    }
     if c.operator.is_empty() || c.operator.len() > MAX_ID_LEN {
         return Err(format!(
             "field `operator` must be 1..={MAX_ID_LEN} characters"
@@ -416,6 +430,21 @@ pub struct LinkStats {
     pub goodput_bytes_per_s: u64,
 }
 
+/// Data-contribution counters of one gateway for one day (v1.1).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContributionStats {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Enrolments accepted by the gateway (stored, to be delivered).
+    pub enrolled: u64,
+    /// Enrolments central has received and acknowledged with a record id.
+    pub forwarded: u64,
+    /// Enrolments refused at the desk by the quality gate.
+    pub rejected_quality: u64,
+    /// Enrolments waiting in the outbox now.
+    pub pending: u64,
+}
+
 /// The gateway's retained status (`hotspot/v1/gateway/status`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GatewayStatus {
@@ -447,6 +476,9 @@ pub struct GatewayStatus {
     /// Active alarms, e.g. `disk_quota_80`, `disk_quota_full`, `storage_corruption` (v1.1).
     #[serde(default)]
     pub alarms: Vec<String>,
+    /// Today's data-contribution counters (v1.1).
+    #[serde(default)]
+    pub contributions: ContributionStats,
 }
 
 /// Serde adapter: bytes as standard base64 strings.

@@ -208,6 +208,8 @@ pub struct CentralAnswer {
     pub gallery_version: u64,
     /// True when central had already answered this capture id (a re-submission).
     pub duplicate: bool,
+    /// For an enrolment: central's record id of the contribution (the gateway's receipt).
+    pub contribution_id: Option<String>,
 }
 
 impl CentralAnswer {
@@ -218,7 +220,15 @@ impl CentralAnswer {
             source: crate::station::Source::Central,
             decision: self.decision,
             candidates: self.candidates.clone(),
-            reason: self.reason.clone(),
+            reason: match (&self.reason, &self.contribution_id) {
+                (r, None) => r.clone(),
+                (None, Some(c)) => Some(format!(
+                    "contribution {c} received by central, pending review"
+                )),
+                (Some(r), Some(c)) => {
+                    Some(format!("{r}; contribution {c} received, pending review"))
+                }
+            },
             watchlist_version: self.gallery_version,
             latency_ms,
         }

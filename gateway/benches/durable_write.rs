@@ -32,6 +32,7 @@ fn capture(fingers: usize, bytes_per_finger: usize) -> Capture {
             })
             .collect(),
         face: None,
+        enrolment: None,
     }
 }
 

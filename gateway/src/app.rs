@@ -211,6 +211,7 @@ pub async fn run(
         retention: cfg.retention(),
         fresh: fresh_tx,
         audit: audit.clone(),
+        stats_lock: std::sync::Mutex::new(()),
     });
     if let Some(snapshot) = load_watchlist(&store) {
         install_snapshot(&pipeline, snapshot).await;

@@ -26,6 +26,8 @@ pub struct ConsoleStatus {
     pub watchlist_subjects: usize,
     /// Captures waiting for central.
     pub backlog: u64,
+    /// Today's data-contribution counters.
+    pub contributions: hotspot_device_protocols::station::ContributionStats,
 }
 
 fn status(p: &Pipeline) -> ConsoleStatus {
@@ -35,6 +37,7 @@ fn status(p: &Pipeline) -> ConsoleStatus {
         watchlist_version: w.version,
         watchlist_subjects: w.subjects,
         backlog: p.store.backlog(),
+        contributions: p.contribution_stats(),
     }
 }
 

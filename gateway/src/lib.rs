@@ -6,7 +6,8 @@
 //! - [`app`]: wiring and the run loop; [`audit`]: the hash-chained audit log.
 //! - [`broker`]: the embedded rumqttd broker.
 //! - [`mqtt`]: the gateway's MQTT session (persistent, manual acks, backoff, re-subscribe).
-//! - [`pipeline`]: ingest -> store -> ack -> local match -> result -> outbox, and crash recovery.
+//! - [`pipeline`]: ingest -> store -> ack -> local match -> result -> outbox, and crash recovery;
+//!   [`quality`]: the enrolment quality gate.
 //! - [`store`]: sled trees, their layout and crash invariants; [`crypto`]: payload encryption at rest.
 //! - [`watchlist`]: the installed index, built off to the side and swapped atomically.
 //! - [`uplink`]: the QUIC session with central: two submission lanes, watchlist fetch, announcements, reconnect;
@@ -28,6 +29,7 @@ pub mod demo;
 pub mod link;
 pub mod mqtt;
 pub mod pipeline;
+pub mod quality;
 pub mod shared;
 pub mod station_sim;
 pub mod status;

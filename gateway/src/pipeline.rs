@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use hotspot_device_protocols::ansi_nist;
 use hotspot_device_protocols::station::{
-    Capture, CaptureRejection, CaptureResult, Decision, Purpose, Source, decode_capture,
+    Capture, CaptureRejection, CaptureResult, ContributionStats, Decision, Purpose, Source,
+    decode_capture,
 };
 use hotspot_matcher::probe::{Probe, decide, probe_from_capture};
 use rumqttc::AsyncClient;
@@ -43,6 +44,14 @@ pub struct Pipeline {
     pub fresh: mpsc::Sender<(Vec<u8>, Uuid)>,
     /// The audit log.
     pub audit: Audit,
+    /// Serialises updates of the daily contribution counters.
+    pub stats_lock: std::sync::Mutex<()>,
+}
+
+/// Today's date (UTC), `YYYY-MM-DD`.
+fn today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 fn candidate_ids(r: &CaptureResult) -> Vec<&str> {
@@ -91,6 +100,12 @@ impl Pipeline {
             Ok(p) => p,
             Err(reason) => return self.reject(&inbound, Some(id), reason).await,
         };
+        if capture.purpose == Purpose::Enrol
+            && let Err(reason) = crate::quality::enrolment_gate(&capture, &probe)
+        {
+            self.count_contribution(|s| s.rejected_quality += 1);
+            return self.reject(&inbound, Some(id), reason).await;
+        }
         if self.shared.disk_full() && !matches!(self.store.capture_record(id), Ok(Some(_))) {
             return self.refuse_storage_full(&inbound, id, probe).await;
         }
@@ -117,6 +132,9 @@ impl Pipeline {
             }
         }
         Shared::bump(&self.shared.captures_accepted);
+        if capture.purpose == Purpose::Enrol {
+            self.count_contribution(|s| s.enrolled += 1);
+        }
         info!(capture_id = %id, station, purpose = ?capture.purpose, "capture accepted");
         self.audit.record(
             format!("station:{station}"),
@@ -246,6 +264,29 @@ impl Pipeline {
             }),
         );
         self.publish_and_mark(id, &station, &result).await;
+    }
+
+    /// Today's contribution counters (persisted per day in the `meta` tree) and the enrolments queued now.
+    pub fn contribution_stats(&self) -> ContributionStats {
+        let day = today();
+        let key = format!("contributions:{day}");
+        let mut s: ContributionStats = self.store.meta_get(&key).ok().flatten().unwrap_or_default();
+        s.day = day;
+        s.pending = self.store.outbox_count(Priority::Enrol);
+        s
+    }
+
+    /// Bumps one of today's contribution counters.
+    pub fn count_contribution(&self, bump: impl FnOnce(&mut ContributionStats)) {
+        let Ok(_guard) = self.stats_lock.lock() else {
+            return;
+        };
+        let key = format!("contributions:{}", today());
+        let mut s: ContributionStats = self.store.meta_get(&key).ok().flatten().unwrap_or_default();
+        bump(&mut s);
+        if let Err(e) = self.store.meta_set(&key, &s) {
+            warn!(error = %e, "cannot update contribution counters");
+        }
     }
 
     /// Records central's answer in the audit log.

@@ -137,5 +137,6 @@ pub fn new_capture(fingers: Vec<Finger>, purpose: Purpose) -> Capture {
         purpose,
         fingers,
         face: None,
+        enrolment: None,
     }
 }

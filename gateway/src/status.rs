@@ -30,6 +30,7 @@ pub fn current(pipeline: &Pipeline, state: &str) -> GatewayStatus {
         link: pipeline.shared.link(),
         disk_used_percent: pipeline.shared.disk_fraction() * 100.0,
         alarms: pipeline.shared.alarms(),
+        contributions: pipeline.contribution_stats(),
     }
 }
 
@@ -48,6 +49,7 @@ pub fn last_will(site_id: &str) -> Vec<u8> {
         link: None,
         disk_used_percent: 0.0,
         alarms: Vec::new(),
+        contributions: Default::default(),
     };
     serde_json::to_vec(&s).unwrap_or_default()
 }

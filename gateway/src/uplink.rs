@@ -448,6 +448,11 @@ impl Session {
         }
         info!(capture_id = %id, decision = ?result.decision, latency_ms = result.latency_ms, "central result");
         pipeline.audit_central(id, &result);
+        if rec.purpose == hotspot_device_protocols::station::Purpose::Enrol
+            && result.decision != Decision::Rejected
+        {
+            pipeline.count_contribution(|s| s.forwarded += 1);
+        }
         pipeline
             .publish_and_mark(id, &rec.station_id, &result)
             .await;

@@ -193,7 +193,11 @@ impl World {
     pub fn new(bins: Bins) -> Self {
         // HOTSPOT_E2E_KEEP=1 keeps the folder (logs, databases) for debugging.
         let keep = std::env::var_os("HOTSPOT_E2E_KEEP").is_some();
-        let dir = tempfile::Builder::new().prefix("hotspot-e2e-").keep(keep).tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("hotspot-e2e-")
+            .disable_cleanup(keep)
+            .tempdir()
+            .unwrap();
         if keep {
             eprintln!("keeping {}", dir.path().display());
         }
@@ -355,7 +359,13 @@ impl World {
         self.capture_of(&f)
     }
 
-    fn capture_of(&mut self, f: &SynthFinger) -> Capture {
+    /// A person nobody knows yet (their finger, to capture as often as needed).
+    pub fn new_person(&mut self) -> SynthFinger {
+        random_finger(&mut self.rng)
+    }
+
+    /// A screening capture of finger `f` (a new impression each time).
+    pub fn capture_of(&mut self, f: &SynthFinger) -> Capture {
         let data = to_iso(&impression(f, &mut self.rng), 2).unwrap();
         new_capture(
             vec![Finger {

@@ -86,6 +86,7 @@ pub fn capture_from_transaction(
         purpose: Purpose::Screen,
         fingers: parts.fingers,
         face: parts.face,
+        enrolment: None,
     };
     let mut warnings: Vec<String> = parse_warnings.iter().map(ToString::to_string).collect();
     warnings.extend(parts.warnings);

@@ -553,6 +553,40 @@ impl Store {
         self.read(Tree::Meta, key.as_bytes())
     }
 
+    /// Writes a value to the `meta` tree (durable with the next flush).
+    pub fn meta_set<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        self.engine.apply(vec![Op::Put(
+            Tree::Meta,
+            key.as_bytes().to_vec(),
+            record::encode(value)?,
+        )])?;
+        Ok(())
+    }
+
+    /// Outbox entries of one priority class.
+    pub fn outbox_count(&self, priority: Priority) -> u64 {
+        let class = priority as u8;
+        let mut after = class.checked_sub(1).map(|q| {
+            let mut k = vec![q];
+            k.extend([0xff; 8]);
+            k
+        });
+        let mut n = 0;
+        while let Ok(chunk) = self.engine.scan(Tree::Outbox, after.as_deref(), SCAN_CHUNK) {
+            let Some((last, _)) = chunk.last() else { break };
+            after = Some(last.clone());
+            let in_class = chunk
+                .iter()
+                .filter(|(k, _)| k.first() == Some(&class))
+                .count();
+            n += in_class as u64;
+            if in_class < chunk.len() || chunk.len() < SCAN_CHUNK {
+                break;
+            }
+        }
+        n
+    }
+
     /// Writes a value to the `meta` tree and flushes.
     pub async fn meta_put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
         self.engine.apply(vec![Op::Put(

@@ -15,6 +15,7 @@ fn capture(purpose: Purpose) -> Capture {
             data: vec![9; 64],
         }],
         face: None,
+        enrolment: None,
     }
 }
 

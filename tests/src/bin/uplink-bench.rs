@@ -6,6 +6,7 @@
 //! cargo build --release -p hotspot-e2e --bins
 //! target/release/uplink-bench            # full profiles (about 10 minutes)
 //! target/release/uplink-bench --quick    # shorter phases and blackout cycle (about 3 minutes)
+//! target/release/uplink-bench --quick --congestion cubic --only clean
 //! ```
 //! Real processes (central, gateway with its embedded broker) on loopback; the uplink runs through the in-process
 //! UDP proxy of `hotspot_e2e::udp_proxy`. Prints a Markdown table and one JSON line per profile.
@@ -46,10 +47,11 @@ fn profiles(quick: bool) -> Vec<Profile> {
             blackouts: None,
         },
         Profile {
-            name: "50 ms RTT, 1% loss",
+            name: "50 ms RTT, 1% loss, 10 Mbit/s",
             link: LinkProfile {
                 delay: ms(25),
                 loss: 0.01,
+                rate_bps: Some(10_000_000),
                 ..LinkProfile::default()
             },
             blackouts: None,
@@ -152,7 +154,7 @@ struct Row {
     wire_overhead: f64,
 }
 
-async fn run(bins: Bins, p: &Profile, quick: bool) -> Row {
+async fn run(bins: Bins, p: &Profile, quick: bool, congestion: &str) -> Row {
     let mut rng = rand::rng();
     let w = World::new(bins);
     let (central, central_port) = w.central(0);
@@ -161,7 +163,8 @@ async fn run(bins: Bins, p: &Profile, quick: bool) -> Row {
         .unwrap();
     let broker = BrokerSetup::Embedded(free_tcp_port());
     // Product defaults, but a short reconnect cap so the drain measures the link, not the backoff.
-    let config = w.gateway_config_with(&broker, proxy.listen.port(), "retry_max_ms = 2000", "");
+    let uplink = format!("retry_max_ms = 2000\ncongestion = \"{congestion}\"");
+    let config = w.gateway_config_with(&broker, proxy.listen.port(), &uplink, "");
     let gw = w.gateway(&config);
     let console = gw.ready["console"].as_str().unwrap().to_owned();
     let mut s = station(broker.port(), "bench-1").await;
@@ -277,7 +280,16 @@ fn bins() -> Bins {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let congestion = value("--congestion").unwrap_or_else(|| "bbr".to_owned());
+    let only = value("--only");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -287,8 +299,12 @@ fn main() {
         "| link | backlog drained | goodput | share of link rate | capture -> central answer p50 | p99 | disk per queued capture |"
     );
     println!("|---|---|---|---|---|---|---|");
+    println!("(congestion control: {congestion})");
     for p in profiles(quick) {
-        let r = rt.block_on(run(bins, &p, quick));
+        if only.as_deref().is_some_and(|o| !p.name.starts_with(o)) {
+            continue;
+        }
+        let r = rt.block_on(run(bins, &p, quick, &congestion));
         println!(
             "| {} | {:.1} captures/s | {:.2} MiB/s | {} | {:.2} s | {:.2} s | {:.0} KiB (payload 250 KiB) |",
             r.name,
