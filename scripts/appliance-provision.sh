@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Makes a provisioning medium for one appliance (docs/appliance.md, "Provisioning"): a small FAT image labelled
+# HOTSPOTPROV holding hotspot/gateway.toml and hotspot/pki/{ca.pem,gateway.pem,gateway.key}, for `dd` onto a
+# USB stick (or to attach as a second disk to a VM). The gateway certificate is issued with
+# `hotspot-central pki issue-gateway` from the CA in --pki (made with `hotspot-central pki init` if absent).
+#
+# Usage: scripts/appliance-provision.sh --pki DIR --site ID --central HOST:PORT --out FILE.img
+#            [--server-name NAME] [--external-broker] [--central-bin PATH] [--console-listen ADDR]
+set -euo pipefail
+
+pki="" site="" central="" outimg="" server_name="central" external=0 console_listen="0.0.0.0:8080"
+central_bin="${HOTSPOT_CENTRAL_BIN:-hotspot-central}"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --pki) pki="$2"; shift 2 ;;
+        --site) site="$2"; shift 2 ;;
+        --central) central="$2"; shift 2 ;;
+        --out) outimg="$2"; shift 2 ;;
+        --server-name) server_name="$2"; shift 2 ;;
+        --external-broker) external=1; shift ;;
+        --central-bin) central_bin="$2"; shift 2 ;;
+        --console-listen) console_listen="$2"; shift 2 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) echo "appliance-provision: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+for v in pki site central outimg; do
+    [ -n "${!v}" ] || { echo "appliance-provision: --${v/outimg/out} is required (see --help)" >&2; exit 2; }
+done
+[[ "$site" =~ ^[A-Za-z0-9._-]{1,64}$ ]] || { echo "appliance-provision: bad site id '$site'" >&2; exit 2; }
+for t in mkfs.vfat mcopy; do
+    command -v "$t" >/dev/null || { echo "appliance-provision: needs $t (apt-get install dosfstools mtools)" >&2; exit 1; }
+done
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+
+[ -f "$pki/ca.pem" ] || "$central_bin" pki init --dir "$pki" >&2
+[ -f "$pki/$site.pem" ] || "$central_bin" pki issue-gateway --dir "$pki" --name "$site" >&2
+
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/hotspot/pki"
+cp "$pki/ca.pem" "$stage/hotspot/pki/ca.pem"
+cp "$pki/$site.pem" "$stage/hotspot/pki/gateway.pem"
+cp "$pki/$site.key" "$stage/hotspot/pki/gateway.key"
+if [ "$external" = 1 ]; then
+    broker='mode = "external"
+url = "mqtt://127.0.0.1:1883"'
+    cp "$repo/packaging/mosquitto.conf" "$stage/hotspot/mosquitto.conf"
+else
+    broker='mode = "embedded"
+listen = "0.0.0.0:1883"'
+fi
+cat >"$stage/hotspot/gateway.toml" <<EOF
+# Written by scripts/appliance-provision.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) for site $site.
+[site]
+id = "$site"
+
+[broker]
+$broker
+
+[uplink]
+central = "$central"
+server_name = "$server_name"
+ca = "/etc/hotspot/pki/ca.pem"
+cert = "/etc/hotspot/pki/gateway.pem"
+key = "/etc/hotspot/pki/gateway.key"
+
+[storage]
+dir = "/var/lib/hotspot"
+
+[console]
+listen = "$console_listen"
+EOF
+
+rm -f "$outimg"
+mkfs.vfat -n HOTSPOTPROV -C "$outimg" 8192 >/dev/null
+mcopy -s -i "$outimg" "$stage/hotspot" ::/
+echo "appliance-provision: $outimg: site $site, central $central$([ "$external" = 1 ] && echo ', external broker')" >&2
