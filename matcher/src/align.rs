@@ -1,10 +1,9 @@
-//! Global consistency of one alignment hypothesis: move the probe's minutiae with a rigid transform and pair each
-//! with the nearest free candidate minutia that agrees in position and direction (one-to-one, greedy, working
-//! outwards from the anchor where the alignment is most accurate).
+//! Global consistency of one alignment: move the probe's minutiae with a rigid transform and pair each with the
+//! nearest free candidate minutia that agrees in position and direction (one-to-one, greedy, working outwards from
+//! the anchor where the alignment is most accurate). Candidate minutiae are looked up in a coarse grid.
 
+use crate::edges::Point;
 use crate::geometry::{Rigid, Turn, turn, turn_diff, turn_tolerance};
-use crate::local::Point;
-use crate::template::MAX_MINUTIAE;
 
 /// Position tolerance (pixels at 500 ppi) at the anchor.
 const DISTANCE_TOLERANCE: f32 = 12.0;
@@ -12,12 +11,14 @@ const DISTANCE_TOLERANCE: f32 = 12.0;
 const DISTANCE_TOLERANCE_SLOPE: f32 = 0.06;
 /// Direction tolerance (pi/6 radians, 30 degrees).
 const ANGLE_TOLERANCE: Turn = turn_tolerance(std::f32::consts::PI / 6.0);
+/// Side of a grid cell, pixels.
+const CELL: f32 = 24.0;
 
 /// The minutia pairs found under one transform.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Pairing {
-    /// `(probe index, candidate index)` of each pair; only the first `count` entries are used.
-    pairs: [(u8, u8); MAX_MINUTIAE],
+    /// `(probe index, candidate index)` of each pair.
+    pairs: Vec<(u8, u8)>,
     /// Number of pairs.
     pub count: usize,
     /// Sum over pairs of the closeness in position and direction, each pair worth at most 1.
@@ -25,81 +26,164 @@ pub(crate) struct Pairing {
 }
 
 impl Pairing {
+    /// Empties the pairing.
+    pub(crate) fn clear(&mut self) {
+        self.pairs.clear();
+        self.count = 0;
+        self.weight = 0.0;
+    }
+
     /// The pairs as indices.
-    pub(crate) fn pairs(&self) -> impl Iterator<Item = (usize, usize)> + Clone + '_ {
-        self.pairs[..self.count]
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.pairs
             .iter()
             .map(|&(p, c)| (usize::from(p), usize::from(c)))
     }
 }
 
-/// Pairs `probe` (moved by `transform`) with `candidate`, visiting probe minutiae by distance from `anchor` (a
-/// probe-frame point). At most [`MAX_MINUTIAE`] minutiae of each side are considered.
+/// A template's minutiae bucketed by position.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Grid {
+    x0: f32,
+    y0: f32,
+    cols: usize,
+    rows: usize,
+    /// Points of cell `c` are `items[start[c]..start[c + 1]]`.
+    start: Vec<u16>,
+    items: Vec<u8>,
+}
+
+impl Grid {
+    /// Buckets `points` (at most 255).
+    pub(crate) fn new(points: &[Point]) -> Self {
+        if points.is_empty() {
+            return Self::default();
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for p in points {
+            x0 = x0.min(p.x);
+            y0 = y0.min(p.y);
+            x1 = x1.max(p.x);
+            y1 = y1.max(p.y);
+        }
+        // Non-finite or huge coordinates collapse into one cell rather than a huge grid.
+        let span = |a: f32, b: f32| {
+            let n = ((b - a) / CELL).floor();
+            if n.is_finite() && (0.0..256.0).contains(&n) {
+                n as usize + 1
+            } else {
+                1
+            }
+        };
+        let (cols, rows) = (span(x0, x1), span(y0, y1));
+        let mut grid = Self {
+            x0,
+            y0,
+            cols,
+            rows,
+            start: vec![0; cols * rows + 1],
+            items: vec![0; points.len()],
+        };
+        let cells: Vec<usize> = points.iter().map(|p| grid.cell_of(p.x, p.y)).collect();
+        for &c in &cells {
+            grid.start[c + 1] += 1;
+        }
+        for c in 0..cols * rows {
+            grid.start[c + 1] += grid.start[c];
+        }
+        let mut next = grid.start.clone();
+        for (i, &c) in cells.iter().enumerate() {
+            grid.items[usize::from(next[c])] = i as u8;
+            next[c] += 1;
+        }
+        grid
+    }
+
+    fn column(&self, x: f32) -> usize {
+        (((x - self.x0) / CELL).max(0.0) as usize).min(self.cols - 1)
+    }
+
+    fn row(&self, y: f32) -> usize {
+        (((y - self.y0) / CELL).max(0.0) as usize).min(self.rows - 1)
+    }
+
+    fn cell_of(&self, x: f32, y: f32) -> usize {
+        self.row(y) * self.cols + self.column(x)
+    }
+
+    /// Indices of the points that may lie within `r` of `(x, y)`.
+    fn near(&self, x: f32, y: f32, r: f32) -> impl Iterator<Item = usize> + '_ {
+        let outside = self.cols == 0
+            || x + r < self.x0
+            || y + r < self.y0
+            || x - r > self.x0 + self.cols as f32 * CELL
+            || y - r > self.y0 + self.rows as f32 * CELL
+            || !(x.is_finite() && y.is_finite());
+        let (c0, c1, r0, r1) = if outside {
+            (1, 0, 1, 0)
+        } else {
+            (
+                self.column(x - r),
+                self.column(x + r),
+                self.row(y - r),
+                self.row(y + r),
+            )
+        };
+        (r0..=r1).flat_map(move |row| {
+            let from = usize::from(self.start[row * self.cols + c0]);
+            let to = usize::from(self.start[row * self.cols + c1 + 1]);
+            self.items[from..to].iter().map(|&i| usize::from(i))
+        })
+    }
+}
+
+/// Pairs `probe` (moved by `transform`) with `candidate` (bucketed in `grid`) into `pairing`, visiting probe
+/// minutiae by distance from `anchor` (a probe-frame point); `order` is scratch. Both sides hold at most 255
+/// minutiae.
 pub(crate) fn pair_up(
-    probe: &[Point],
-    candidate: &[Point],
+    (probe, candidate, grid): (&[Point], &[Point], &Grid),
     transform: &Rigid,
     anchor: (f32, f32),
-) -> Pairing {
-    let probe = &probe[..probe.len().min(MAX_MINUTIAE)];
-    let candidate = &candidate[..candidate.len().min(MAX_MINUTIAE)];
-    let mut order = [0u8; MAX_MINUTIAE];
-    let mut radius = [0f32; MAX_MINUTIAE];
-    for (i, p) in probe.iter().enumerate() {
-        order[i] = i as u8;
-        radius[i] = (p.x - anchor.0).hypot(p.y - anchor.1);
-    }
-    let order = &mut order[..probe.len()];
-    order.sort_unstable_by(|&a, &b| radius[usize::from(a)].total_cmp(&radius[usize::from(b)]));
-
+    order: &mut Vec<u32>,
+    pairing: &mut Pairing,
+) {
+    // Radius (1/16 px, saturating) in the high bits, index in the low byte: sorting the keys sorts by radius.
+    order.clear();
+    order.extend(probe.iter().enumerate().map(|(i, p)| {
+        let r = ((p.x - anchor.0).powi(2) + (p.y - anchor.1).powi(2)).sqrt();
+        ((r * 16.0).min(16_777_215.0) as u32) << 8 | i as u32
+    }));
+    order.sort_unstable();
     let rotation = turn(transform.angle);
-    let mut used = [false; MAX_MINUTIAE];
-    let mut pairing = Pairing {
-        pairs: [(0, 0); MAX_MINUTIAE],
-        count: 0,
-        weight: 0.0,
-    };
-    for &i in order.iter() {
-        let p = &probe[usize::from(i)];
+    let mut used = [false; 256];
+    pairing.pairs.clear();
+    pairing.count = 0;
+    pairing.weight = 0.0;
+    for &key in order.iter() {
+        let i = (key & 0xff) as usize;
+        let p = &probe[i];
         let (x, y) = transform.apply(p.x, p.y);
-        let moved = Point {
-            x,
-            y,
-            angle: p.angle,
-            dir: p.dir.wrapping_add(rotation),
-        };
-        let tolerance = DISTANCE_TOLERANCE + DISTANCE_TOLERANCE_SLOPE * radius[usize::from(i)];
-        if let Some((j, closeness)) = nearest_free(&moved, candidate, &used, tolerance) {
+        let dir = p.dir.wrapping_add(rotation);
+        let tolerance = DISTANCE_TOLERANCE + DISTANCE_TOLERANCE_SLOPE * (key >> 8) as f32 / 16.0;
+        let mut best: Option<(usize, f32)> = None;
+        for j in grid.near(x, y, tolerance) {
+            let c = &candidate[j];
+            let d2 = (c.x - x) * (c.x - x) + (c.y - y) * (c.y - y);
+            if !used[j]
+                && d2 < tolerance * tolerance
+                && best.is_none_or(|(_, b)| d2 < b)
+                && turn_diff(dir, c.dir) < ANGLE_TOLERANCE
+            {
+                best = Some((j, d2));
+            }
+        }
+        if let Some((j, d2)) = best {
             used[j] = true;
-            pairing.pairs[pairing.count] = (i, j as u8);
+            let da = f32::from(turn_diff(dir, candidate[j].dir)) / f32::from(ANGLE_TOLERANCE);
+            let closeness = (1.0 - d2.sqrt() / tolerance) * (1.0 - da);
+            pairing.pairs.push((i as u8, j as u8));
             pairing.count += 1;
             pairing.weight += 0.5 + 0.5 * closeness;
         }
     }
-    pairing
-}
-
-/// The nearest candidate minutia not yet `used` within `tolerance` pixels and [`ANGLE_TOLERANCE`] of `moved`
-/// (whose `dir` is already rotated), with its closeness in [0, 1] (1 = same position and direction).
-fn nearest_free(
-    moved: &Point,
-    candidate: &[Point],
-    used: &[bool; MAX_MINUTIAE],
-    tolerance: f32,
-) -> Option<(usize, f32)> {
-    let mut best: Option<(usize, f32)> = None;
-    for (j, c) in candidate.iter().enumerate() {
-        let d2 = (c.x - moved.x) * (c.x - moved.x) + (c.y - moved.y) * (c.y - moved.y);
-        if !used[j]
-            && d2 < tolerance * tolerance
-            && best.is_none_or(|(_, b)| d2 < b)
-            && turn_diff(moved.dir, c.dir) < ANGLE_TOLERANCE
-        {
-            best = Some((j, d2));
-        }
-    }
-    best.map(|(j, d2)| {
-        let da = f32::from(turn_diff(moved.dir, candidate[j].dir)) / f32::from(ANGLE_TOLERANCE);
-        (j, (1.0 - d2.sqrt() / tolerance) * (1.0 - da))
-    })
 }

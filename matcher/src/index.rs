@@ -1,36 +1,45 @@
-//! The 1:N index: subjects' prepared finger templates, immutable once built (the gateway swaps whole `Arc`s).
+//! The 1:N index: subjects' prepared finger templates, immutable once built (the gateway builds a new index aside
+//! and swaps whole `Arc`s, so searches never wait for a rebuild).
+//!
+//! # Search
+//! The probe's fingers are prepared once ([`Matcher`]); subjects are scored in parallel on all cores (rayon), each
+//! worker reusing one [`Scratch`].
 //!
 //! # Fusion rule
-//! A subject's score for a probe is the **sum over the probe's fingers** of that finger's **best** score against
-//! the subject's fingers at the same position; position 0 (unknown) on either side matches every position. A probe
-//! finger with no comparable finger in the subject adds 0. Subjects scoring 0 are not returned; the rest are ranked
-//! best first (ties by subject id).
+//! A subject's score for a probe fuses, over the probe's fingers that have a comparable finger in the subject
+//! (same position, or position 0 = unknown on either side), that finger's best calibrated score against them
+//! ([`calibration::best_of`], corrected for the number of fingers tried), by Fisher's method
+//! ([`calibration::fuse`]). The fused score is on the same scale as one finger's: `-10 * log10(FMR)` of a whole
+//! subject, whatever the number of fingers compared. Probe fingers without a comparable finger in the subject
+//! give no evidence either way. Subjects scoring 0 are not returned; the rest are ranked best first (ties by
+//! subject id).
 //!
 //! # Hit threshold
-//! [`HIT_THRESHOLD`] is a single-finger score: it was set from measured impostor scores so that one finger alone
-//! reaches it at a false match rate of at most 1e-3 (see its docs for the measurement). Summing over several probe
-//! fingers raises both genuine and impostor subject scores; the rate per finger holds for a one-finger probe.
+//! See [`HIT_THRESHOLD`] and [`hit_threshold`].
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::compare::{PreparedTemplate, compare};
+use crate::calibration::{self, threshold_for_fmr};
+use crate::compare::{Matcher, PreparedTemplate, Scratch};
 use crate::template::Template;
 
-/// Subject-level fused score at or above which a candidate is a hit.
-///
-/// # How it was set
-/// Measured with `fvc_calibration` (`matcher/src/tests_fvc.rs`, release build) on the 320 FVC2002 DB1-DB4 set B
-/// ISO templates (4 databases x 10 fingers x 8 impressions; templates from a commercial extractor):
-/// - impostors, all 49 920 pairs of templates of different fingers (within and across databases): the score
-///   reached by a share of 1e-3 of them is 25.6; at 26 the false match rate is 8.8e-4 (44 pairs), and 9.5e-4
-///   (11 of 11 520) counting only pairs within one database; the highest impostor score is 35.9;
-/// - genuine, all 1 120 pairs of impressions of one finger: 90.2 % score at or above 26 (DB3, the hardest, 88 %);
-/// - verification protocol (impression 1 enrolled, 2..=8 probed against the 10 fingers of the database): 279 of
-///   280 probes rank their own finger first, and 267 (95.4 %) also reach 26.
-///
-/// The value is rounded up from the measured 1e-3 point. It is calibrated on one small public set: recalibrate
-/// when the algorithm changes or on the deployment's own data.
-pub const HIT_THRESHOLD: f32 = 26.0;
+/// The lowest fused score that makes a hit: a subject FMR of 1e-4 (`-10 * log10(1e-4)`), for any number of
+/// fingers, since fused scores are calibrated (see the [module docs](self)). With a large watchlist
+/// [`hit_threshold`] raises it so that false hits stay rare per search.
+pub const HIT_THRESHOLD: f32 = 40.0;
+
+/// Share of searches of travellers not on the watchlist allowed to end in a (false) hit, used by
+/// [`hit_threshold`] for watchlists large enough that [`HIT_THRESHOLD`] would allow more.
+pub const DECISION_FPIR: f64 = 0.01;
+
+/// The hit threshold for a watchlist of `subjects` subjects: a search compares the probe with every subject, so
+/// its false positive identification rate is about `subjects * FMR`. The threshold is the score of FMR
+/// `DECISION_FPIR / subjects`, and never below [`HIT_THRESHOLD`] (100 subjects or fewer use it as it is; 10 000
+/// need 60, an FMR of 1e-6).
+pub fn hit_threshold(subjects: usize) -> f32 {
+    threshold_for_fmr(DECISION_FPIR / subjects.max(1) as f64).max(HIT_THRESHOLD)
+}
 
 /// A watchlist subject and their enrolled fingers.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +55,7 @@ pub struct Subject {
 pub struct Candidate {
     /// The subject's id.
     pub subject_id: String,
-    /// Fused score (see the [module docs](self)).
+    /// Fused calibrated score (see the [module docs](self)).
     pub score: f32,
 }
 
@@ -63,10 +72,10 @@ pub struct FingerprintIndex {
 }
 
 impl FingerprintIndex {
-    /// Prepares every subject's templates (CPU-heavy for large lists: build off the serving thread).
+    /// Prepares every subject's templates, in parallel (CPU-heavy for large lists: build off the serving thread).
     pub fn build(subjects: Vec<Subject>) -> Self {
         let subjects = subjects
-            .into_iter()
+            .into_par_iter()
             .map(|s| IndexedSubject {
                 subject_id: s.subject_id,
                 fingers: s
@@ -91,14 +100,17 @@ impl FingerprintIndex {
 
     /// The best `max_candidates` subjects for `probe` (`(finger position, template)` pairs), best first.
     pub fn search(&self, probe: &[(u8, Template)], max_candidates: usize) -> Vec<Candidate> {
-        let probe: Vec<(u8, PreparedTemplate)> = probe
-            .iter()
-            .map(|(p, t)| (*p, PreparedTemplate::new(t)))
-            .collect();
+        if max_candidates == 0 || probe.is_empty() {
+            return Vec::new();
+        }
+        let probe: Vec<(u8, Matcher)> = probe.iter().map(|(p, t)| (*p, Matcher::new(t))).collect();
         let mut scored: Vec<(f32, &IndexedSubject)> = self
             .subjects
-            .iter()
-            .map(|s| (fused_score(&probe, &s.fingers), s))
+            .par_iter()
+            .map_init(
+                || (Scratch::default(), Vec::new()),
+                |(scratch, fingers), s| (subject_score(&probe, &s.fingers, scratch, fingers), s),
+            )
             .filter(|(score, _)| *score > 0.0)
             .collect();
         scored.sort_by(|a, b| {
@@ -121,16 +133,25 @@ fn same_finger(a: u8, b: u8) -> bool {
     a == 0 || b == 0 || a == b
 }
 
-/// Sum over probe fingers of the best score against the subject's comparable fingers.
-fn fused_score(probe: &[(u8, PreparedTemplate)], subject: &[(u8, PreparedTemplate)]) -> f32 {
-    probe
-        .iter()
-        .map(|(pos, p)| {
-            subject
-                .iter()
-                .filter(|(s_pos, _)| same_finger(*pos, *s_pos))
-                .map(|(_, s)| compare(p, s))
-                .fold(0.0f32, f32::max)
-        })
-        .sum()
+/// The fused score of one subject (see the module docs); `fingers` is scratch for the per-finger scores.
+fn subject_score(
+    probe: &[(u8, Matcher)],
+    subject: &[(u8, PreparedTemplate)],
+    scratch: &mut Scratch,
+    fingers: &mut Vec<f32>,
+) -> f32 {
+    fingers.clear();
+    for (pos, matcher) in probe {
+        let mut comparable = subject
+            .iter()
+            .filter(|(s_pos, _)| same_finger(*pos, *s_pos))
+            .peekable();
+        if comparable.peek().is_none() {
+            continue;
+        }
+        fingers.push(calibration::best_of(
+            comparable.map(|(_, s)| matcher.score_with(s, scratch)),
+        ));
+    }
+    calibration::fuse(fingers)
 }

@@ -2,19 +2,26 @@
 //!
 //! Shared by the gateway (local answer against the watchlist) and the central reference (answer against the full
 //! gallery), so both decide by the same rule:
-//! - fingers in a template format (ISO/IEC 19794-2, ANSI INCITS 378) are parsed; a record that does not parse makes
-//!   the whole capture `rejected`, with the finger and the parser's error in the reason;
-//! - fingers sent as images (WSQ, PNG, TIFF) and the face cannot be compared by this matcher yet: they are noted;
-//!   a capture with nothing comparable is `inconclusive`, with the notes as its reason;
-//! - otherwise the best fused candidate at or above [`HIT_THRESHOLD`] makes a `hit`, else `no_hit`.
+//! - fingers in a template format (ISO/IEC 19794-2, ANSI INCITS 378) are parsed, fingers sent as images (WSQ, PNG,
+//!   TIFF) are decoded and their minutiae extracted ([`crate::extract`]); a record or image that does not decode
+//!   makes the whole capture `rejected`, with the field, the finger and the decoder's error in the reason;
+//! - a finger with fewer than [`MIN_MINUTIAE`] minutiae (a blank or smudged image) cannot be compared: it is
+//!   noted, as is the face (not compared by this matcher); a capture with nothing comparable is `inconclusive`,
+//!   with the notes as its reason;
+//! - otherwise the best candidate's fused score (calibrated whatever the number of fingers, see
+//!   [`crate::index`]) decides: `hit` at or above [`hit_threshold`] for the watchlist's size, else `no_hit`.
 
-use hotspot_device_protocols::station::{Capture, Decision, FingerFormat, ResultCandidate};
+use hotspot_device_protocols::image::decode_finger_image;
+use hotspot_device_protocols::station::{Capture, Decision, Finger, FingerFormat, ResultCandidate};
 use hotspot_device_protocols::template::{MinutiaeRecord, parse_ansi378, parse_iso19794_2};
 
-use crate::{FingerprintIndex, HIT_THRESHOLD, Template};
+use crate::extract::extract;
+use crate::{FingerprintIndex, Template, hit_threshold};
 
 /// Candidates returned with a result.
 pub const MAX_CANDIDATES: usize = 5;
+/// A finger needs this many minutiae to be compared.
+pub const MIN_MINUTIAE: usize = 4;
 
 /// A capture made ready for search.
 #[derive(Debug, Clone, Default)]
@@ -36,24 +43,21 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
-/// Parses the capture's templates. `Err` names the finger whose record is malformed.
+/// Parses or extracts the capture's fingers. `Err` names the field and finger whose data is malformed.
 pub fn probe_from_capture(capture: &Capture) -> Result<Probe, String> {
     let mut probe = Probe::default();
     for (i, f) in capture.fingers.iter().enumerate() {
-        let record = match f.format {
-            FingerFormat::Iso19794_2 => parse_iso19794_2(&f.data),
-            FingerFormat::Ansi378 => parse_ansi378(&f.data),
-            other => {
-                probe.notes.push(format!(
-                    "finger {}: {} images cannot be compared by this matcher yet",
-                    f.position,
-                    other.as_str()
-                ));
-                continue;
-            }
+        let template = finger_template(f)
+            .map_err(|e| format!("field `fingers[{i}].data` (finger {}): {e}", f.position))?;
+        if template.minutiae.len() < MIN_MINUTIAE {
+            probe.notes.push(format!(
+                "finger {}: only {} minutiae found, too few to compare",
+                f.position,
+                template.minutiae.len()
+            ));
+            continue;
         }
-        .map_err(|e| format!("field `fingers[{i}].data` (finger {}): {e}", f.position))?;
-        probe.fingers.push((f.position, template_of(&record, i)?));
+        probe.fingers.push((f.position, template));
     }
     if capture.face.is_some() {
         probe
@@ -63,11 +67,26 @@ pub fn probe_from_capture(capture: &Capture) -> Result<Probe, String> {
     Ok(probe)
 }
 
-fn template_of(record: &MinutiaeRecord, index: usize) -> Result<Template, String> {
+/// The template of one finger, from its record or its image.
+fn finger_template(f: &Finger) -> Result<Template, String> {
+    let record = match f.format {
+        FingerFormat::Iso19794_2 => parse_iso19794_2(&f.data),
+        FingerFormat::Ansi378 => parse_ansi378(&f.data),
+        FingerFormat::Wsq | FingerFormat::Png | FingerFormat::Tiff => {
+            let image = decode_finger_image(f.format, &f.data).map_err(|e| e.to_string())?;
+            return extract(&image)
+                .map_err(|e| format!("{} image cannot be processed: {e}", f.format.as_str()));
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    template_of(&record)
+}
+
+fn template_of(record: &MinutiaeRecord) -> Result<Template, String> {
     let view = record
         .views
         .first()
-        .ok_or_else(|| format!("field `fingers[{index}].data`: the record holds no finger view"))?;
+        .ok_or_else(|| "the record holds no finger view".to_owned())?;
     Ok(Template::from_view(
         view,
         record.x_resolution_ppcm,
@@ -103,7 +122,8 @@ pub fn decide(index: &FingerprintIndex, probe: &Probe) -> Outcome {
             score: c.score,
         })
         .collect();
-    let hit = candidates.first().is_some_and(|c| c.score >= HIT_THRESHOLD);
+    let threshold = hit_threshold(index.len());
+    let hit = candidates.first().is_some_and(|c| c.score >= threshold);
     Outcome {
         decision: if hit { Decision::Hit } else { Decision::NoHit },
         candidates,

@@ -1,9 +1,16 @@
 //! The matcher's own minutiae template: positions in 500 ppi pixels (origin top-left, y down as in the image),
 //! directions in radians counter-clockwise from the x axis (the ISO 19794-2 convention), so templates from records of
-//! any resolution compare directly. The compact binary form is in [`crate::codec`].
+//! any resolution compare directly. Templates come from images ([`crate::extract`]) or from ISO/IEC 19794-2 and
+//! ANSI INCITS 378 records ([`Template::from_view`]), and go out as ISO/IEC 19794-2:2005 records
+//! ([`Template::to_iso19794_2`]). The compact binary form is in [`crate::codec`].
 
-use hotspot_device_protocols::template::FingerView;
+use std::f32::consts::TAU;
+
 pub use hotspot_device_protocols::template::MinutiaKind;
+use hotspot_device_protocols::template::{
+    FingerView, Minutia as RecordMinutia, MinutiaeRecord, TemplateError, TemplateFormat,
+    encode_iso19794_2,
+};
 
 /// Resolution templates are normalised to: 197 pixels per centimetre (500 ppi).
 pub const TARGET_PPCM: f32 = 197.0;
@@ -61,5 +68,51 @@ impl Template {
             })
             .collect();
         Template { minutiae }
+    }
+}
+
+impl Template {
+    /// The template as one finger view of a 500 ppi record: coordinates rounded (and clamped to the record's
+    /// `u16` range, at most 16383 as the standard's 14-bit fields allow), angles in the standard's 360/256-degree
+    /// units, at most [`MAX_MINUTIAE`] minutiae.
+    pub fn to_view(&self, position: u8) -> FingerView {
+        let coordinate = |v: f32| v.round().clamp(0.0, 16383.0) as u16;
+        let minutiae = self
+            .minutiae
+            .iter()
+            .take(MAX_MINUTIAE)
+            .map(|m| RecordMinutia {
+                kind: m.kind,
+                x: coordinate(m.x),
+                y: coordinate(m.y),
+                angle: ((m.angle.rem_euclid(TAU) / TAU * 256.0).round() as u32 % 256) as u8,
+                quality: m.quality.min(100),
+            })
+            .collect();
+        FingerView {
+            position,
+            view_number: 0,
+            impression_type: 0,
+            quality: 0,
+            minutiae,
+        }
+    }
+
+    /// Encodes the template as an ISO/IEC 19794-2:2005 record at 500 ppi for an image of `width` x `height`
+    /// pixels (at 500 ppi) of the finger at `position`.
+    pub fn to_iso19794_2(
+        &self,
+        position: u8,
+        width: u16,
+        height: u16,
+    ) -> Result<Vec<u8>, TemplateError> {
+        encode_iso19794_2(&MinutiaeRecord {
+            format: TemplateFormat::Iso19794_2_2005,
+            width,
+            height,
+            x_resolution_ppcm: TARGET_PPCM as u16,
+            y_resolution_ppcm: TARGET_PPCM as u16,
+            views: vec![self.to_view(position)],
+        })
     }
 }

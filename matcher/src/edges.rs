@@ -1,0 +1,189 @@
+//! Edges: each minutia described by its nearest neighbours, in terms that do not change when the finger is rotated
+//! or shifted (distance, bearing of the neighbour seen from the minutia's own direction, and the neighbour's
+//! direction relative to it). Two edges of similar shape in two templates suggest that their two end minutiae are
+//! the same two points of the same finger.
+//!
+//! Edge shapes are quantised into [`CELLS`] hash cells so that a probe can find the similar edges of a candidate
+//! by lookup instead of by trying every pair (see `table.rs`).
+
+use crate::geometry::{Turn, turn, turn_diff, turn_tolerance};
+
+/// Neighbours a probe relates each minutia to.
+pub(crate) const PROBE_NEIGHBOURS: usize = 7;
+/// Neighbours a candidate relates each minutia to: fewer than the probe's, so that a candidate's edge, looked up in
+/// the probe's table, very likely finds its counterpart even when a few minutiae are missing or spurious.
+pub(crate) const CANDIDATE_NEIGHBOURS: usize = 5;
+/// Neighbours closer than this (pixels at 500 ppi) are ignored: they are usually extraction noise.
+const MIN_LENGTH: f32 = 6.0;
+/// Neighbours farther than this are ignored: distortion makes far geometry unreliable.
+const MAX_LENGTH: f32 = 160.0;
+/// Length tolerance between two edges: a fixed part plus a share of the length (skin stretches).
+const LENGTH_TOLERANCE: f32 = 5.0;
+const LENGTH_TOLERANCE_SHARE: f32 = 0.06;
+/// Angle tolerance for bearings and relative directions (0.4 rad, about 23 degrees).
+pub(crate) const ANGLE_TOLERANCE: Turn = turn_tolerance(0.22);
+
+/// Length bins: `ln(tolerance(length)) / share`, so that one bin spans about one tolerance at any length.
+const LENGTH_BINS: usize = 24;
+/// Angle bins per full turn (22.5 degrees each, close to the tolerance).
+const ANGLE_BINS: usize = 16;
+const ANGLE_SHIFT: u32 = 12;
+/// Edge lengths are stored in steps of 1/16 pixel.
+const LENGTH_STEPS: f32 = 16.0;
+/// Number of hash cells.
+pub(crate) const CELLS: usize = LENGTH_BINS * ANGLE_BINS * ANGLE_BINS;
+
+/// A minutia in the working frame (y up).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Point {
+    pub x: f32,
+    pub y: f32,
+    /// Direction as a [`Turn`].
+    pub dir: Turn,
+}
+
+impl Point {
+    /// A point from a position and a direction in radians.
+    pub(crate) fn new(x: f32, y: f32, angle: f32) -> Self {
+        Self {
+            x,
+            y,
+            dir: turn(angle),
+        }
+    }
+}
+
+/// One neighbour `to` as seen from the reference minutia `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct Edge {
+    pub from: u8,
+    pub to: u8,
+    /// Hash cell of the shape.
+    pub cell: u16,
+    /// Distance in 1/16 pixels.
+    pub length: u16,
+    /// Direction from the reference to the neighbour, relative to the reference's direction.
+    pub bearing: Turn,
+    /// Neighbour's direction relative to the reference's direction.
+    pub relative: Turn,
+}
+
+fn tolerance(length: f32) -> f32 {
+    LENGTH_TOLERANCE + LENGTH_TOLERANCE_SHARE * length
+}
+
+/// Length bin of `length` (clamped into range).
+fn length_bin(length: f32) -> usize {
+    let origin = LENGTH_TOLERANCE.ln() / LENGTH_TOLERANCE_SHARE;
+    let u = tolerance(length.max(0.0)).ln() / LENGTH_TOLERANCE_SHARE - origin;
+    (u.max(0.0) as usize).min(LENGTH_BINS - 1)
+}
+
+fn cell_of(length_bin: usize, bearing_bin: usize, relative_bin: usize) -> u16 {
+    ((length_bin * ANGLE_BINS + bearing_bin) * ANGLE_BINS + relative_bin) as u16
+}
+
+impl Edge {
+    /// The hash cell of this edge's shape.
+    fn cell(&self) -> u16 {
+        cell_of(
+            length_bin(self.length()),
+            usize::from(self.bearing >> ANGLE_SHIFT),
+            usize::from(self.relative >> ANGLE_SHIFT),
+        )
+    }
+
+    /// Every cell holding a shape this edge would match (its tolerance box), for the probe's table.
+    pub(crate) fn cells_within_tolerance(&self, out: &mut Vec<u16>) {
+        let length = self.length();
+        let t = tolerance(length);
+        let (lo, hi) = (length_bin(length - t), length_bin(length + t));
+        let angle_bins = |a: Turn| {
+            let first = a.wrapping_sub(ANGLE_TOLERANCE) >> ANGLE_SHIFT;
+            let last = a.wrapping_add(ANGLE_TOLERANCE) >> ANGLE_SHIFT;
+            let span = (last.wrapping_sub(first) as usize) % ANGLE_BINS;
+            (0..=span).map(move |k| (usize::from(first) + k) % ANGLE_BINS)
+        };
+        for l in lo..=hi {
+            for b in angle_bins(self.bearing) {
+                for r in angle_bins(self.relative) {
+                    out.push(cell_of(l, b, r));
+                }
+            }
+        }
+    }
+
+    /// How well `other` (a candidate's edge) agrees with this (a probe's) edge, in (0, 1], or 0 outside the
+    /// tolerance: agreement falls linearly to 0 at the tolerance, in length, bearing and relative direction alike.
+    /// Computed without branches: most probe edges looked up are outside the tolerance, and unpredictable
+    /// branches would cost more than the arithmetic.
+    #[inline]
+    pub(crate) fn similarity(&self, other: &Edge) -> f32 {
+        let db = f32::from(turn_diff(self.bearing, other.bearing));
+        let dr = f32::from(turn_diff(self.relative, other.relative));
+        let length = self.length();
+        let dl = (other.length() - length).abs();
+        let a = 1.0 / f32::from(ANGLE_TOLERANCE);
+        let closeness = |d: f32, scale: f32| (1.0 - d * scale).max(0.0);
+        closeness(dl, 1.0 / tolerance(length)) * closeness(db, a) * closeness(dr, a)
+    }
+}
+
+impl Edge {
+    /// Length in pixels.
+    #[inline]
+    pub(crate) fn length(&self) -> f32 {
+        f32::from(self.length) / LENGTH_STEPS
+    }
+
+    /// The edge from `points[from]` to `points[to]`.
+    pub(crate) fn between(points: &[Point], from: usize, to: usize) -> Edge {
+        let (me, other) = (&points[from], &points[to]);
+        let (dx, dy) = (other.x - me.x, other.y - me.y);
+        let mut edge = Edge {
+            from: from as u8,
+            to: to as u8,
+            cell: 0,
+            length: ((dx * dx + dy * dy).sqrt() * LENGTH_STEPS)
+                .round()
+                .min(65535.0) as u16,
+            bearing: turn(dy.atan2(dx)).wrapping_sub(me.dir),
+            relative: other.dir.wrapping_sub(me.dir),
+        };
+        edge.cell = edge.cell();
+        edge
+    }
+}
+
+/// Every pair of minutiae where one is among the other's `neighbours` nearest usable neighbours, once each, as
+/// `(lower index, higher index, rank)`, sorted by indices; `rank` is the better of the two ranks (0 = nearest).
+/// `points` holds at most 255 minutiae.
+pub(crate) fn neighbour_pairs(points: &[Point], neighbours: usize) -> Vec<(u8, u8, u8)> {
+    let mut pairs: Vec<(u8, u8, u8)> = Vec::with_capacity(points.len() * neighbours);
+    let mut near: Vec<(f32, usize)> = Vec::with_capacity(points.len());
+    let (min2, max2) = (MIN_LENGTH * MIN_LENGTH, MAX_LENGTH * MAX_LENGTH);
+    for (i, me) in points.iter().enumerate() {
+        near.clear();
+        for (j, other) in points.iter().enumerate() {
+            let d2 = (other.x - me.x).powi(2) + (other.y - me.y).powi(2);
+            if j != i && (min2..=max2).contains(&d2) {
+                near.push((d2, j));
+            }
+        }
+        let k = neighbours.min(near.len());
+        if k < near.len() {
+            near.select_nth_unstable_by(k, |a, b| a.0.total_cmp(&b.0));
+        }
+        near.truncate(k);
+        near.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        pairs.extend(
+            near.iter()
+                .enumerate()
+                .map(|(rank, &(_, j))| (i.min(j) as u8, i.max(j) as u8, rank as u8)),
+        );
+    }
+    // Sorted by pair then rank, so that dedup keeps each pair's best rank.
+    pairs.sort_unstable();
+    pairs.dedup_by_key(|p| (p.0, p.1));
+    pairs
+}

@@ -1,0 +1,215 @@
+//! Links and pairing growth.
+//!
+//! A **link** is a probe edge `a -> b` whose shape agrees with a candidate edge `i -> j`: if `a` is `i`, then `b`
+//! is probably `j`. Links are found through the probe's hash table (`table.rs`). Each minutia pair `(a, i)`
+//! collects the agreement of its links as **support** (how alike the two neighbourhoods are); the best supported
+//! pairs are the **roots** tried as starting points.
+//!
+//! From a root, the pairing **grows** best link first: pop the strongest pending link, pair its two ends if both
+//! are free, and queue that new pair's own links. Following links from pair to pair tolerates the skin's elastic
+//! distortion (every step is checked locally), and costs only the links actually reached.
+//!
+//! All buffers live in [`Links`] and [`Growth`] and are reused from one comparison to the next.
+
+use std::collections::BinaryHeap;
+
+use crate::edges::Edge;
+use crate::table::Table;
+
+const FREE: u8 = u8::MAX;
+
+/// One link, stored under its probe reference minutia `a`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Link {
+    /// Candidate reference minutia.
+    i: u8,
+    /// Probe neighbour.
+    b: u8,
+    /// Candidate neighbour.
+    j: u8,
+    /// Shape agreement in (0, 1].
+    agreement: f32,
+}
+
+/// All links between a probe and a candidate, grouped by probe reference minutia, with the support of every
+/// minutia pair.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Links {
+    n_candidate: usize,
+    /// `support[a * n_candidate + i]`: summed agreement of the links of pair `(a, i)`.
+    support: Vec<f32>,
+    /// Links of probe minutia `a` are `links[start[a]..start[a + 1]]`.
+    start: Vec<u32>,
+    links: Vec<Link>,
+    /// Links as found, before grouping.
+    found: Vec<(u8, Link)>,
+    next: Vec<u32>,
+}
+
+impl Links {
+    /// Finds every link between the probe edges filed in `table` and `candidate_edges`.
+    pub(crate) fn find(
+        &mut self,
+        table: &Table,
+        n_probe: usize,
+        candidate_edges: &[Edge],
+        n_candidate: usize,
+    ) {
+        self.n_candidate = n_candidate;
+        self.support.clear();
+        self.support.resize(n_probe * n_candidate, 0.0);
+        // Every probe edge looked up is written as a link, but only those that agree are kept (the write index
+        // advances by 0 or 2): no unpredictable branch in the hot loop.
+        let looked_up: usize = candidate_edges
+            .iter()
+            .map(|ce| table.cell(ce.cell).len())
+            .sum();
+        self.found.clear();
+        self.found.resize(2 * looked_up + 2, (0, Link::default()));
+        let mut kept = 0;
+        for ce in candidate_edges {
+            for pe in table.cell(ce.cell) {
+                let agreement = pe.similarity(ce);
+                self.support[usize::from(pe.from) * n_candidate + usize::from(ce.from)] +=
+                    agreement;
+                self.support[usize::from(pe.to) * n_candidate + usize::from(ce.to)] += agreement;
+                // Candidate edges are stored one way only: the link holds both ways.
+                self.found[kept] = (
+                    pe.from,
+                    Link {
+                        i: ce.from,
+                        b: pe.to,
+                        j: ce.to,
+                        agreement,
+                    },
+                );
+                self.found[kept + 1] = (
+                    pe.to,
+                    Link {
+                        i: ce.to,
+                        b: pe.from,
+                        j: ce.from,
+                        agreement,
+                    },
+                );
+                kept += 2 * usize::from(agreement > 0.0);
+            }
+        }
+        self.found.truncate(kept);
+        self.group(n_probe);
+    }
+
+    /// Counting sort of the found links by probe minutia.
+    fn group(&mut self, n_probe: usize) {
+        self.start.clear();
+        self.start.resize(n_probe + 1, 0);
+        for (a, _) in &self.found {
+            self.start[usize::from(*a) + 1] += 1;
+        }
+        for a in 0..n_probe {
+            self.start[a + 1] += self.start[a];
+        }
+        self.next.clear();
+        self.next.extend_from_slice(&self.start);
+        self.links.clear();
+        self.links.resize(self.found.len(), Link::default());
+        for (a, l) in &self.found {
+            let slot = &mut self.next[usize::from(*a)];
+            self.links[*slot as usize] = *l;
+            *slot += 1;
+        }
+    }
+
+    /// Whether no link was found.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// The `count` best supported minutia pairs, best first, as `(support, probe, candidate)` into `top`.
+    pub(crate) fn roots(&self, count: usize, top: &mut Vec<(f32, u8, u8)>) {
+        top.clear();
+        for a in 0..self.start.len().saturating_sub(1) {
+            for l in &self.links[self.start[a] as usize..self.start[a + 1] as usize] {
+                let s = self.support[a * self.n_candidate + usize::from(l.i)];
+                // Most links fall below the current last root; the few above are checked for repeats.
+                if top.len() == count && top.last().is_some_and(|t| s <= t.0) {
+                    continue;
+                }
+                if top.iter().any(|t| usize::from(t.1) == a && t.2 == l.i) {
+                    continue;
+                }
+                let at = top.partition_point(|t| t.0 >= s);
+                top.insert(at, (s, a as u8, l.i));
+                top.truncate(count);
+            }
+        }
+    }
+
+    fn links_of(&self, a: u8, i: u8) -> impl Iterator<Item = &Link> {
+        let a = usize::from(a);
+        self.links[self.start[a] as usize..self.start[a + 1] as usize]
+            .iter()
+            .filter(move |l| l.i == i)
+    }
+
+    /// Grows a pairing from the root `(a, i)` into `growth` (sized for both templates by [`Growth::reset`]).
+    pub(crate) fn grow(&self, (a, i): (u8, u8), growth: &mut Growth) {
+        growth.probe_pair.fill(FREE);
+        growth.candidate_pair.fill(FREE);
+        growth.pairs.clear();
+        growth.evidence = 0.0;
+        growth.pending.clear();
+        self.add(a, i, growth);
+        while let Some(key) = growth.pending.pop() {
+            let (b, j) = ((key >> 8 & 0xff) as u8, (key & 0xff) as u8);
+            if growth.probe_pair[usize::from(b)] == FREE
+                && growth.candidate_pair[usize::from(j)] == FREE
+            {
+                growth.evidence += (key >> 16) as f32 / 65535.0;
+                self.add(b, j, growth);
+            }
+        }
+    }
+
+    /// Pairs `a` with `i` and queues the pair's links (strongest first: agreement in the high 16 bits).
+    fn add(&self, a: u8, i: u8, growth: &mut Growth) {
+        growth.probe_pair[usize::from(a)] = i;
+        growth.candidate_pair[usize::from(i)] = a;
+        growth.pairs.push((a, i));
+        for l in self.links_of(a, i) {
+            let strength = (l.agreement * 65535.0) as u32;
+            growth
+                .pending
+                .push(strength << 16 | u32::from(l.b) << 8 | u32::from(l.j));
+        }
+    }
+}
+
+/// A grown pairing and the buffers growing it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Growth {
+    /// `(probe, candidate)` minutia pairs, root first.
+    pub pairs: Vec<(u8, u8)>,
+    /// Sum of the agreement of the links that added the pairs.
+    pub evidence: f32,
+    probe_pair: Vec<u8>,
+    candidate_pair: Vec<u8>,
+    pending: BinaryHeap<u32>,
+}
+
+impl Growth {
+    /// Sizes the buffers for templates of `n_probe` and `n_candidate` minutiae.
+    pub(crate) fn reset(&mut self, n_probe: usize, n_candidate: usize) {
+        self.probe_pair.resize(n_probe, FREE);
+        self.probe_pair.truncate(n_probe);
+        self.candidate_pair.resize(n_candidate, FREE);
+        self.candidate_pair.truncate(n_candidate);
+        self.pairs.clear();
+        self.evidence = 0.0;
+    }
+
+    /// Whether this growth beats `other` (more pairs, then more evidence).
+    pub(crate) fn beats(&self, other: &Growth) -> bool {
+        (self.pairs.len(), self.evidence) > (other.pairs.len(), other.evidence)
+    }
+}
