@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the appliance package (hotspot-edge_<version>_amd64.deb) with cargo-deb into image-build/out/.
-# Ships the face models from models/ when scripts/fetch-models.sh has put them there, and says so when not.
+# Ships the face models (fetched and verified into models/ by scripts/fetch-models.sh if not there yet): the packaged
+# configuration turns face matching on, so a package without them would not start.
 #
 # Usage: scripts/appliance-deb.sh [--no-build]   (CARGO_TARGET_DIR is honoured; default target/)
 #   --no-build   pack the binaries already in $CARGO_TARGET_DIR/release (e.g. built from a clean export of a commit)
@@ -23,6 +24,7 @@ if [ "$build" = 1 ]; then
     cargo build --release --locked -p hotspot-gateway -p hotspot-central >&2
 fi
 
+scripts/fetch-models.sh "$repo/models" >&2
 variant=()
 if compgen -G "$repo/models/*.onnx" >/dev/null; then
     echo "appliance-deb: packing face models: $(cd "$repo/models" && ls *.onnx | tr '\n' ' ')" >&2

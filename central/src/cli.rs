@@ -42,6 +42,9 @@ enum Command {
         /// PKI folder made by `pki init`.
         #[arg(long)]
         pki: PathBuf,
+        /// Face models folder (scripts/fetch-models.sh); without it faces are not compared.
+        #[arg(long)]
+        models: Option<PathBuf>,
     },
     /// Enrolments delivered by gateways.
     Contributions {
@@ -125,6 +128,9 @@ enum WatchlistCommand {
         /// Manifest file.
         #[arg(long)]
         manifest: PathBuf,
+        /// Face models folder (scripts/fetch-models.sh); needed when the manifest has faces.
+        #[arg(long)]
+        models: Option<PathBuf>,
     },
 }
 
@@ -182,22 +188,38 @@ fn run(command: Command) -> anyhow::Result<()> {
             println!("issued {}/{name}.pem and {name}.key", dir.display());
         }
         Command::Watchlist {
-            command: WatchlistCommand::Import { data_dir, manifest },
+            command:
+                WatchlistCommand::Import {
+                    data_dir,
+                    manifest,
+                    models,
+                },
         } => {
-            let (changed, version) = gallery::import(&data_dir, &manifest)?;
+            let faces = models
+                .as_deref()
+                .map(crate::models::load_face_engine)
+                .transpose()?;
+            let (changed, version) = gallery::import(&data_dir, &manifest, faces.as_ref())?;
             println!("imported: {changed} subject(s) added or changed; gallery version {version}");
         }
         Command::Serve {
             data_dir,
             listen,
             pki,
+            models,
         } => {
+            let faces = models
+                .as_deref()
+                .map(crate::models::load_face_engine)
+                .transpose()?
+                .map(std::sync::Arc::new);
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(serve::serve(
                 serve::ServeOptions {
                     data_dir,
                     listen,
                     pki_dir: pki,
+                    faces,
                 },
                 shutdown_signal(),
                 |addr| {

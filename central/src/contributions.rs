@@ -61,8 +61,11 @@ pub struct Contribution {
     pub enrolment: Enrolment,
     /// `(position, base64 of the matcher template)`.
     pub fingers: Vec<(u8, String)>,
-    /// Whether a face came with it (not kept).
+    /// Whether a face came with it (the photo is not kept).
     pub has_face: bool,
+    /// Base64 of the face embedding (matcher encoding), when the face could be analysed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face: Option<String>,
     /// Central's screening decision for the capture.
     pub screening: Decision,
     /// Review status.
@@ -163,6 +166,8 @@ pub struct Delivered<'a> {
     pub fingers: Vec<(u8, Vec<u8>)>,
     /// Face supplied.
     pub has_face: bool,
+    /// The face's embedding, when it could be analysed.
+    pub face: Option<Vec<u8>>,
     /// Central's screening decision.
     pub screening: Decision,
 }
@@ -183,6 +188,7 @@ pub fn record(data_dir: &Path, d: Delivered<'_>) -> Result<String, ContributionE
         enrolment: d.enrolment.clone(),
         fingers: d.fingers.iter().map(|(p, t)| (*p, b64.encode(t))).collect(),
         has_face: d.has_face,
+        face: d.face.as_ref().map(|e| b64.encode(e)),
         screening: d.screening,
         status: Status::Pending,
     };
@@ -235,13 +241,22 @@ pub fn accept(data_dir: &Path, id: &str) -> Result<(String, u64), ContributionEr
             path: path_of(data_dir, id).unwrap_or_default(),
             what: e.to_string(),
         })?;
+    let face = c
+        .face
+        .as_ref()
+        .map(|e| b64.decode(e))
+        .transpose()
+        .map_err(|e| ContributionError::Corrupt {
+            path: path_of(data_dir, id).unwrap_or_default(),
+            what: e.to_string(),
+        })?;
     let subject_id = c.id.clone();
     let mut g = GalleryFile::load(data_dir)?;
     g.merge(vec![GallerySubject {
         subject_id: subject_id.clone(),
         lists: vec![CONTRIBUTED.to_owned()],
         fingers,
-        has_face: c.has_face,
+        face,
     }]);
     g.save(data_dir)?;
     c.status = Status::Accepted {

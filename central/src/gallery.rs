@@ -3,13 +3,16 @@
 //! On disk: `DATA_DIR/gallery.bin`, a postcard-encoded [`GalleryFile`] replaced atomically (write, fsync, rename)
 //! by `watchlist import`; its `version` grows by one on every import that changes anything. `serve` watches the
 //! file and reloads it without a pause in answering. Templates are stored pre-extracted in the matcher's compact
-//! encoding, so the watchlist can be shipped to gateways without any enrolment image.
+//! encoding and faces as embeddings (computed at import from the manifest's photo, which is not kept), so the
+//! watchlist can be shipped to gateways without any enrolment image. Format 2 added the face embedding; a format-1
+//! file is refused with a clear error (re-import the manifest).
 
 use std::path::{Path, PathBuf};
 
 use hotspot_device_protocols::station::FingerFormat;
 use hotspot_device_protocols::template::{parse_ansi378, parse_iso19794_2};
 use hotspot_device_protocols::uplink::{WatchlistSnapshot, WatchlistSubject};
+use hotspot_matcher::face::{FaceEngine, FaceIndex};
 use hotspot_matcher::{FingerprintIndex, Subject, Template};
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +23,7 @@ pub const GALLERY_FILE: &str = "gallery.bin";
 /// The list that goes to gateways.
 pub const WATCHLIST: &str = "watchlist";
 /// Format version of [`GalleryFile`].
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 /// Largest gallery file read.
 const MAX_GALLERY_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Largest manifest or template file read during import.
@@ -46,8 +49,8 @@ pub struct GallerySubject {
     pub lists: Vec<String>,
     /// `(position, template in the matcher's encoding)`.
     pub fingers: Vec<(u8, Vec<u8>)>,
-    /// Whether a face was supplied (face matching comes later; the image is not kept).
-    pub has_face: bool,
+    /// The face embedding (matcher encoding), when a face was supplied; the photo is not kept.
+    pub face: Option<Vec<u8>>,
 }
 
 /// Errors reading, importing or writing the gallery.
@@ -144,6 +147,19 @@ impl GalleryFile {
         FingerprintIndex::build(self.subjects.iter().map(to_subject).collect())
     }
 
+    /// The face index over every subject with a face (an embedding that no longer decodes is skipped).
+    pub fn faces(&self) -> FaceIndex {
+        FaceIndex::build(
+            self.subjects
+                .iter()
+                .filter_map(|s| {
+                    let e = hotspot_matcher::face::Embedding::decode(s.face.as_deref()?).ok()?;
+                    Some((s.subject_id.clone(), e))
+                })
+                .collect(),
+        )
+    }
+
     /// The subset shipped to gateways.
     pub fn watchlist(&self) -> WatchlistSnapshot {
         WatchlistSnapshot {
@@ -155,6 +171,7 @@ impl GalleryFile {
                 .map(|s| WatchlistSubject {
                     subject_id: s.subject_id.clone(),
                     fingers: s.fingers.clone(),
+                    face: s.face.clone(),
                 })
                 .collect(),
         }
@@ -197,13 +214,17 @@ struct ManifestFinger {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ManifestFace {
-    #[allow(dead_code)]
+    /// Checked against the file's content.
     format: hotspot_device_protocols::station::FaceFormat,
     path: PathBuf,
 }
 
 /// Reads a manifest (JSON lines, paths relative to the manifest) into subjects, reporting every error at once.
-pub fn read_manifest(manifest: &Path) -> Result<Vec<GallerySubject>, GalleryError> {
+/// Faces are embedded with `faces`; a manifest with faces and no engine is refused.
+pub fn read_manifest(
+    manifest: &Path,
+    faces: Option<&FaceEngine>,
+) -> Result<Vec<GallerySubject>, GalleryError> {
     let text = fsutil::read_to_string(manifest, MAX_IMPORT_FILE_BYTES)?;
     let base = manifest.parent().unwrap_or(Path::new("."));
     let mut subjects = Vec::new();
@@ -212,7 +233,7 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<GallerySubject>, GalleryErro
         if line.trim().is_empty() {
             continue;
         }
-        match subject_from_line(base, line) {
+        match subject_from_line(base, line, faces) {
             Ok(s) => subjects.push(s),
             Err(e) => errors.push(format!("line {}: {e}", n + 1)),
         }
@@ -227,7 +248,11 @@ pub fn read_manifest(manifest: &Path) -> Result<Vec<GallerySubject>, GalleryErro
     }
 }
 
-fn subject_from_line(base: &Path, line: &str) -> Result<GallerySubject, String> {
+fn subject_from_line(
+    base: &Path,
+    line: &str,
+    faces: Option<&FaceEngine>,
+) -> Result<GallerySubject, String> {
     let m: ManifestLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
     hotspot_device_protocols::station::validate_id(&m.subject_id).map_err(|e| e.to_string())?;
     let mut fingers = Vec::new();
@@ -240,12 +265,13 @@ fn subject_from_line(base: &Path, line: &str) -> Result<GallerySubject, String> 
         let record = match f.format {
             FingerFormat::Iso19794_2 => parse_iso19794_2(&bytes),
             FingerFormat::Ansi378 => parse_ansi378(&bytes),
-            other => {
-                return Err(format!(
-                    "{}: {} images cannot be imported until image extraction is available; supply a template",
-                    f.path.display(),
-                    other.as_str()
-                ));
+            FingerFormat::Wsq | FingerFormat::Png | FingerFormat::Tiff => {
+                let image = hotspot_device_protocols::image::decode_finger_image(f.format, &bytes)
+                    .map_err(|e| format!("{}: {e}", f.path.display()))?;
+                let t = hotspot_matcher::extract::extract(&image)
+                    .map_err(|e| format!("{}: {e}", f.path.display()))?;
+                fingers.push((f.position, t.encode()));
+                continue;
             }
         }
         .map_err(|e| format!("{}: {e}", f.path.display()))?;
@@ -256,25 +282,60 @@ fn subject_from_line(base: &Path, line: &str) -> Result<GallerySubject, String> 
         let t = Template::from_view(view, record.x_resolution_ppcm, record.y_resolution_ppcm);
         fingers.push((f.position, t.encode()));
     }
-    if let Some(face) = &m.face
-        && !base.join(&face.path).is_file()
-    {
-        return Err(format!("face {}: no such file", face.path.display()));
-    }
-    if fingers.is_empty() && m.face.is_none() {
+    let face = match &m.face {
+        None => None,
+        Some(face) => Some(embed_face(base, face, faces)?),
+    };
+    if fingers.is_empty() && face.is_none() {
         return Err("a subject needs at least one finger or a face".into());
     }
     Ok(GallerySubject {
         subject_id: m.subject_id,
         lists: m.lists,
         fingers,
-        has_face: m.face.is_some(),
+        face,
     })
 }
 
+/// The embedding of a manifest's face photo; every refusal names the file and what to do.
+fn embed_face(
+    base: &Path,
+    face: &ManifestFace,
+    faces: Option<&FaceEngine>,
+) -> Result<Vec<u8>, String> {
+    use hotspot_device_protocols::station::FaceFormat;
+    let path = base.join(&face.path);
+    let bytes = fsutil::read(&path, MAX_IMPORT_FILE_BYTES).map_err(|e| e.to_string())?;
+    let declared_ok = match face.format {
+        FaceFormat::Jpeg => bytes.starts_with(&[0xFF, 0xD8]),
+        FaceFormat::Png => bytes.starts_with(b"\x89PNG"),
+    };
+    if !declared_ok {
+        return Err(format!(
+            "face {}: the file is not a {:?} image",
+            face.path.display(),
+            face.format
+        ));
+    }
+    let Some(engine) = faces else {
+        return Err(format!(
+            "face {}: face models are needed to import faces (pass --models DIR; scripts/fetch-models.sh fetches them)",
+            face.path.display()
+        ));
+    };
+    let analysis = engine
+        .analyze(&bytes)
+        .map_err(|e| format!("face {}: {e}", face.path.display()))?;
+    Ok(analysis.embedding.encode())
+}
+
 /// `watchlist import`: merges a manifest into the gallery in `data_dir`. Returns (changed, new version).
-pub fn import(data_dir: &Path, manifest: &Path) -> Result<(usize, u64), GalleryError> {
-    let incoming = read_manifest(manifest)?;
+pub fn import(
+    data_dir: &Path,
+    manifest: &Path,
+    faces: Option<&FaceEngine>,
+) -> Result<(usize, u64), GalleryError> {
+    let incoming = read_manifest(manifest, faces)?;
     let mut g = GalleryFile::load(data_dir)?;
     let changed = g.merge(incoming);
     if changed > 0 {

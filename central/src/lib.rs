@@ -18,5 +18,6 @@ pub mod contributions;
 pub mod frames;
 pub mod fsutil;
 pub mod gallery;
+pub mod models;
 pub mod pki;
 pub mod serve;

@@ -19,7 +19,8 @@ use hotspot_device_protocols::uplink::{
     Announcement, CentralAnswer, MAX_FRAME_BYTES, Request, Response, Submission, encode_frame,
 };
 use hotspot_matcher::FingerprintIndex;
-use hotspot_matcher::probe::{decide, probe_from_capture};
+use hotspot_matcher::face::{FaceEngine, FaceIndex};
+use hotspot_matcher::probe::{Gallery, decide, probe_from_capture};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -43,6 +44,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// PKI folder made by `pki init`.
     pub pki_dir: PathBuf,
+    /// Face models (`None`: faces in captures are not compared, and answers say so).
+    pub faces: Option<Arc<FaceEngine>>,
 }
 
 /// Errors starting or running central.
@@ -90,6 +93,7 @@ pub struct SubmissionMeta {
 struct Loaded {
     version: u64,
     index: FingerprintIndex,
+    faces: FaceIndex,
     watchlist_frame: Vec<u8>,
 }
 
@@ -103,6 +107,7 @@ struct State {
     pki_dir: PathBuf,
     data_dir: PathBuf,
     names: Mutex<Vec<(String, String)>>,
+    faces: Option<Arc<FaceEngine>>,
 }
 
 /// Opens central's state database.
@@ -118,6 +123,7 @@ fn load_gallery(data_dir: &Path) -> Result<Loaded, ServeError> {
     Ok(Loaded {
         version: g.version,
         index: g.index(),
+        faces: g.faces(),
         watchlist_frame: frame,
     })
 }
@@ -189,6 +195,7 @@ pub async fn serve(
         names: Mutex::new(pki::gateway_names(&opts.pki_dir)),
         pki_dir: opts.pki_dir.clone(),
         data_dir: opts.data_dir.clone(),
+        faces: opts.faces.clone(),
     });
     let endpoint =
         quinn::Endpoint::server(server_config(&opts.pki_dir)?, opts.listen).map_err(|source| {
@@ -405,26 +412,34 @@ async fn answer(state: &Arc<State>, gateway: &str, sub: Submission) -> Response 
     }
     let loaded = state.gallery.load_full();
     let capture = sub.capture.clone();
-    let outcome = tokio::task::spawn_blocking(move || match probe_from_capture(&capture) {
-        Ok(probe) => {
-            let templates: Vec<(u8, Vec<u8>)> = probe
-                .fingers
-                .iter()
-                .map(|(p, t)| (*p, t.encode()))
-                .collect();
-            (decide(&loaded.index, &probe), templates)
-        }
-        Err(reason) => {
-            let outcome = hotspot_matcher::probe::Outcome {
-                decision: Decision::Rejected,
-                candidates: Vec::new(),
-                reason: Some(reason),
-            };
-            (outcome, Vec::new())
+    let engine = state.faces.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        match probe_from_capture(&capture, engine.as_deref()) {
+            Ok(probe) => {
+                let templates: Vec<(u8, Vec<u8>)> = probe
+                    .fingers
+                    .iter()
+                    .map(|(p, t)| (*p, t.encode()))
+                    .collect();
+                let face = probe.face.as_ref().map(|f| f.embedding.encode());
+                let gallery = Gallery {
+                    fingers: &loaded.index,
+                    faces: &loaded.faces,
+                };
+                (decide(gallery, &probe), (templates, face))
+            }
+            Err(reason) => {
+                let outcome = hotspot_matcher::probe::Outcome {
+                    decision: Decision::Rejected,
+                    candidates: Vec::new(),
+                    reason: Some(reason),
+                };
+                (outcome, (Vec::new(), None))
+            }
         }
     })
     .await;
-    let Ok((outcome, templates)) = outcome else {
+    let Ok((outcome, (templates, face))) = outcome else {
         return Response::Error {
             permanent: false,
             message: "matching task failed".into(),
@@ -439,6 +454,7 @@ async fn answer(state: &Arc<State>, gateway: &str, sub: Submission) -> Response 
                 enrolment,
                 fingers: templates,
                 has_face: sub.capture.face.is_some(),
+                face,
                 screening: d,
             };
             match contributions::record(&state.data_dir, delivered) {

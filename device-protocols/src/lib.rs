@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`enrolment`]: the declarations carried by an enrolment capture (v1 extension).
 //! - [`station`]: station protocol v1 (MQTT topics and the JSON capture / result / status messages).
-//! - [`template`]: ISO/IEC 19794-2:2005 and ANSI INCITS 378-2004 minutiae records (read, and ISO write).
+//! - [`template`]: ISO/IEC 19794-2 (2005, 2011) and ANSI INCITS 378 (2004, 2009) minutiae records (read and write).
 //! - [`uplink`]: gateway <-> central frames carried on QUIC streams (length-prefixed, versioned).
 //! - [`ansi_nist`]: ANSI/NIST-ITL 1-2011 (Update 2015) traditional encoding, read and write.
 //! - [`int_i`]: INTERPOL INT-I v6 XML search requests and responses.

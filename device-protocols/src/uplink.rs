@@ -1,7 +1,8 @@
 //! Gateway <-> central frames, carried on QUIC streams (ALPN [`ALPN`]).
 //!
 //! # Framing
-//! Every message is one frame: `[version: u8 = 1][length: u32 big-endian][body: postcard]`. A request and its
+//! Every message is one frame: `[version: u8 = 2][length: u32 big-endian][body: postcard]`. Version 2 added the
+//! face embedding to [`WatchlistSubject`]; a version-1 peer is refused with [`FrameError`] naming both versions. A request and its
 //! response each travel on one bidirectional stream opened by the gateway; central announces news (a new watchlist
 //! version) on unidirectional streams it opens, one [`Announcement`] frame each.
 //!
@@ -16,7 +17,7 @@ use crate::station::{Capture, CaptureResult, Decision, ResultCandidate};
 /// QUIC ALPN of protocol v1.
 pub const ALPN: &[u8] = b"hotspot/1";
 /// Frame format version written by this code.
-pub const FRAME_VERSION: u8 = 1;
+pub const FRAME_VERSION: u8 = 2;
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 5;
 /// Limit for requests and ordinary responses.
@@ -251,6 +252,8 @@ pub struct WatchlistSubject {
     pub subject_id: String,
     /// `(position, template)` where template is the matcher's compact encoding.
     pub fingers: Vec<(u8, Vec<u8>)>,
+    /// The face embedding in the matcher's encoding (134 bytes for SFace), never the photo.
+    pub face: Option<Vec<u8>>,
 }
 
 /// Central -> gateway, unsolicited.
@@ -280,18 +283,21 @@ mod tests {
 
     #[test]
     fn header_limits() {
+        // Version 1 (before faces in the watchlist) and unknown later versions are refused.
+        for old_or_new in [1, FRAME_VERSION + 1] {
+            assert!(matches!(
+                decode_header([old_or_new, 0, 0, 0, 1], 10),
+                Err(FrameError::Version { found }) if found == old_or_new
+            ));
+        }
         assert!(matches!(
-            decode_header([2, 0, 0, 0, 1], 10),
-            Err(FrameError::Version { found: 2 })
-        ));
-        assert!(matches!(
-            decode_header([1, 0, 0, 1, 0], 10),
+            decode_header([FRAME_VERSION, 0, 0, 1, 0], 10),
             Err(FrameError::TooLarge {
                 length: 256,
                 limit: 10
             })
         ));
-        assert_eq!(decode_header([1, 0, 0, 0, 10], 10).unwrap(), 10);
+        assert_eq!(decode_header([FRAME_VERSION, 0, 0, 0, 10], 10).unwrap(), 10);
     }
 
     #[test]
@@ -301,6 +307,7 @@ mod tests {
             subjects: vec![WatchlistSubject {
                 subject_id: "s".into(),
                 fingers: vec![(1, vec![1, 2, 3])],
+                face: None,
             }],
         });
         let f = encode_frame(&snap).unwrap();

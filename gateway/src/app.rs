@@ -45,6 +45,9 @@ pub enum StartError {
         /// OS error.
         source: std::io::Error,
     },
+    /// The face models do not load.
+    #[error(transparent)]
+    Face(#[from] hotspot_central::models::ModelError),
     /// A config value that validation should have caught.
     #[error("configuration: {0}")]
     Config(String),
@@ -172,6 +175,22 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let key = PayloadKey::load_or_create(&cfg.key_file())?;
     let store = Store::open(&cfg.storage.dir, key)?;
+    let faces = match &cfg.face {
+        Some(face) => {
+            let dir = face.models_dir.clone();
+            let engine = tokio::task::spawn_blocking(move || {
+                hotspot_central::models::load_face_engine(&dir)
+            })
+            .await
+            .map_err(|e| StartError::Config(format!("face model loading task: {e}")))??;
+            info!(models_dir = %face.models_dir.display(), "face matching on");
+            Some(Arc::new(engine))
+        }
+        None => {
+            warn!("no [face] section in the configuration: faces in captures are not compared");
+            None
+        }
+    };
     if let (BrokerMode::Embedded, Some(listen)) = (cfg.broker.mode, &cfg.broker.listen) {
         let addr = listen
             .parse()
@@ -204,6 +223,7 @@ pub async fn run(
     let pipeline = Arc::new(Pipeline {
         store: store.clone(),
         watchlist: Arc::new(Watchlist::default()),
+        faces,
         client: client.clone(),
         shared: shared.clone(),
         outbox_notify: outbox_notify.clone(),

@@ -48,6 +48,12 @@ enum Command {
         /// Milliseconds between captures.
         #[arg(long, default_value_t = 700)]
         interval_ms: u64,
+        /// Face models folder (default: $HOTSPOT_MODELS_DIR, else ./models when it holds them).
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Face photos, one folder per person (default: ../shared/data/faces/faceapi-bbt when present).
+        #[arg(long)]
+        faces: Option<PathBuf>,
     },
 }
 
@@ -108,12 +114,26 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             duration_s,
             stations,
             interval_ms,
+            models,
+            faces,
         } => {
             let rt = tokio::runtime::Runtime::new()?;
+            let models = models
+                .or_else(|| std::env::var_os("HOTSPOT_MODELS_DIR").map(PathBuf::from))
+                .or_else(|| Some(PathBuf::from("models")))
+                .filter(|d| {
+                    hotspot_central::models::FILES
+                        .iter()
+                        .all(|f| d.join(f).is_file())
+                });
+            let faces = faces
+                .or_else(|| Some(PathBuf::from("../shared/data/faces/faceapi-bbt")))
+                .filter(|d| d.is_dir());
             let opts = crate::demo::DemoOptions {
                 duration_s,
                 stations,
                 interval_ms,
+                faces: models.zip(faces),
             };
             rt.block_on(crate::demo::run(
                 opts,

@@ -25,6 +25,18 @@ pub struct Config {
     /// `[retention]`
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// `[face]`: face matching (absent: faces are not compared, and results say so).
+    #[serde(default)]
+    pub face: Option<FaceConfig>,
+}
+
+/// `[face]`: where the face models are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaceConfig {
+    /// Folder holding `face_detection_yunet_2023mar.onnx` and `face_recognition_sface_2021dec.onnx`
+    /// (`scripts/fetch-models.sh`; the Debian package installs them in `/usr/share/hotspot-edge/models`).
+    pub models_dir: PathBuf,
 }
 
 /// `[retention]`: how long captured data is kept.
@@ -294,6 +306,18 @@ impl Config {
                 "console.listen {:?} is not an address like 127.0.0.1:8080",
                 self.console.listen
             ));
+        }
+        if let Some(face) = &self.face {
+            for name in hotspot_central::models::FILES {
+                let path = face.models_dir.join(name);
+                if !path.is_file() {
+                    e.push(format!(
+                        "face.models_dir: {} is missing (run scripts/fetch-models.sh {})",
+                        path.display(),
+                        face.models_dir.display()
+                    ));
+                }
+            }
         }
         if self.storage.dir.as_os_str().is_empty() {
             e.push("storage.dir must not be empty".into());

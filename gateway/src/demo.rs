@@ -4,15 +4,21 @@
 //! embedded broker, and a few simulated stations that send captures: watchlist subjects (local hit), subjects only
 //! central knows (local no hit, central hit), strangers (no hit) and, now and then, a malformed capture (rejected).
 //! Prints each result as it arrives and a one-line summary at the end.
+//!
+//! With the face models (`scripts/fetch-models.sh`) and a folder of face photos (one sub-folder per person, e.g.
+//! `../shared/data/faces/faceapi-bbt`), people are also enrolled by face (the first half on the watchlist) and
+//! stations send face photos of them; without, the demo says so and runs with fingerprints only.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hotspot_central::{gallery, pki, serve};
 use hotspot_device_protocols::station::{
-    CaptureResult, Decision, Finger, FingerFormat, Purpose, Source,
+    CaptureResult, Decision, Face, FaceFormat, Finger, FingerFormat, Purpose, Source,
 };
+use hotspot_matcher::face::FaceEngine;
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
 use tokio::sync::oneshot;
@@ -30,6 +36,8 @@ pub struct DemoOptions {
     pub stations: usize,
     /// Seconds between captures (over all stations).
     pub interval_ms: u64,
+    /// `(models folder, face photos folder)`: turns the face part on.
+    pub faces: Option<(PathBuf, PathBuf)>,
 }
 
 /// What went wrong in the demo's set-up.
@@ -59,12 +67,60 @@ pub struct Summary {
 struct Gallery {
     watchlist: Vec<(String, SynthFinger)>,
     central_only: Vec<(String, SynthFinger)>,
+    /// Photos to send as face captures: `(person, photo path)`, enrolled from another photo of theirs.
+    face_probes: Vec<(String, PathBuf)>,
 }
 
-fn write_gallery(dir: &Path, rng: &mut StdRng) -> Result<Gallery, DemoError> {
+/// Up to 8 people of `photos` (sorted folders) with at least two photos each: `(name, photos sorted)`.
+fn people(photos: &Path) -> Result<Vec<(String, Vec<PathBuf>)>, DemoError> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(photos)
+        .map_err(step("face photos"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for d in dirs.into_iter().take(8) {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
+            .map_err(step("face photos"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("png") || x.eq_ignore_ascii_case("jpg"))
+            })
+            .collect();
+        files.sort();
+        if files.len() >= 2 {
+            let name = d
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push((name, files));
+        }
+    }
+    Ok(out)
+}
+
+fn face_format(path: &Path) -> &'static str {
+    if path
+        .extension()
+        .is_some_and(|x| x.eq_ignore_ascii_case("png"))
+    {
+        "png"
+    } else {
+        "jpeg"
+    }
+}
+
+fn write_gallery(
+    dir: &Path,
+    rng: &mut StdRng,
+    faces: Option<(&Path, &FaceEngine)>,
+) -> Result<Gallery, DemoError> {
     let mut g = Gallery {
         watchlist: Vec::new(),
         central_only: Vec::new(),
+        face_probes: Vec::new(),
     };
     let mut manifest = String::new();
     for i in 0..16 {
@@ -91,9 +147,33 @@ fn write_gallery(dir: &Path, rng: &mut StdRng) -> Result<Gallery, DemoError> {
             g.central_only.push((id, finger));
         }
     }
+    if let Some((photos, _)) = faces {
+        let people = people(photos)?;
+        let half = people.len() / 2;
+        for (i, (name, files)) in people.into_iter().enumerate() {
+            let lists = if i < half {
+                r#"["watchlist","gallery"]"#
+            } else {
+                r#"["gallery"]"#
+            };
+            let enrol = &files[0];
+            manifest.push_str(&format!(
+                "{{\"subject_id\":\"F-{name}\",\"lists\":{lists},\"face\":{{\"format\":\"{}\",\"path\":{}}}}}\n",
+                face_format(enrol),
+                serde_json::Value::from(enrol.display().to_string())
+            ));
+            g.face_probes.push((name, files[files.len() - 1].clone()));
+        }
+        println!(
+            "faces: {} people enrolled by face ({} on the watchlist) from {}",
+            g.face_probes.len(),
+            half,
+            photos.display()
+        );
+    }
     let path = dir.join("manifest.jsonl");
     std::fs::write(&path, manifest).map_err(step("manifest"))?;
-    gallery::import(&dir.join("central"), &path).map_err(step("import"))?;
+    gallery::import(&dir.join("central"), &path, faces.map(|(_, e)| e)).map_err(step("import"))?;
     Ok(g)
 }
 
@@ -102,8 +182,19 @@ fn free_port() -> Result<u16, DemoError> {
     Ok(l.local_addr().map_err(step("free port"))?.port())
 }
 
-fn gateway_config(dir: &Path, central: SocketAddr, broker_port: u16) -> Result<Config, DemoError> {
+fn gateway_config(
+    dir: &Path,
+    central: SocketAddr,
+    broker_port: u16,
+    models: Option<&Path>,
+) -> Result<Config, DemoError> {
     let pki = dir.join("pki");
+    let face = models.map_or(String::new(), |m| {
+        format!(
+            "[face]\nmodels_dir = {}\n",
+            serde_json::Value::from(m.display().to_string())
+        )
+    });
     let text = format!(
         r#"
 [site]
@@ -122,7 +213,7 @@ retry_max_ms = 2000
 dir = "{state}"
 [console]
 listen = "127.0.0.1:0"
-"#,
+{face}"#,
         ca = pki.join("ca.pem").display(),
         cert = pki.join("demo-post.pem").display(),
         key = pki.join("demo-post.key").display(),
@@ -169,7 +260,19 @@ pub async fn run(
     let mut rng = StdRng::seed_from_u64(2026);
     pki::init(&dir.join("pki")).map_err(step("pki init"))?;
     pki::issue_gateway(&dir.join("pki"), "demo-post").map_err(step("pki issue-gateway"))?;
-    let gallery = write_gallery(dir, &mut rng)?;
+    let engine = match &opts.faces {
+        Some((models, _)) => Some(Arc::new(
+            hotspot_central::models::load_face_engine(models).map_err(step("face models"))?,
+        )),
+        None => {
+            println!(
+                "faces: off (needs the models, scripts/fetch-models.sh, and a photo folder: --models, --faces)"
+            );
+            None
+        }
+    };
+    let photos = opts.faces.as_ref().map(|(_, p)| p.as_path());
+    let gallery = write_gallery(dir, &mut rng, photos.zip(engine.as_deref()))?;
 
     let (central_stop, central_stop_rx) = oneshot::channel::<()>();
     let (central_ready, central_addr) = oneshot::channel();
@@ -177,6 +280,7 @@ pub async fn run(
         data_dir: dir.join("central"),
         listen: "127.0.0.1:0".parse().map_err(step("address"))?,
         pki_dir: dir.join("pki"),
+        faces: engine.clone(),
     };
     let central = tokio::spawn(serve::serve(
         central_opts,
@@ -190,7 +294,8 @@ pub async fn run(
     let central_addr = central_addr.await.map_err(step("central start"))?;
 
     let broker_port = free_port()?;
-    let cfg = gateway_config(dir, central_addr, broker_port)?;
+    let models = opts.faces.as_ref().map(|(m, _)| m.as_path());
+    let cfg = gateway_config(dir, central_addr, broker_port, models)?;
     let (gw_stop, gw_stop_rx) = oneshot::channel::<()>();
     let (gw_ready, gw_ready_rx) = oneshot::channel();
     let gateway = tokio::spawn(crate::app::run(
@@ -288,10 +393,25 @@ async fn send_one(
 ) -> Result<(), DemoError> {
     let pick =
         |list: &[(String, SynthFinger)], n: u64| list[(n as usize / 5) % list.len()].1.clone();
-    let finger = match n % 5 {
-        0 | 1 => finger_of(&pick(&g.watchlist, n + n % 5), rng)?,
+    let finger = match n % 6 {
+        0 | 1 => finger_of(&pick(&g.watchlist, n + n % 6), rng)?,
         2 => finger_of(&pick(&g.central_only, n), rng)?,
         3 => finger_of(&random_finger(rng), rng)?,
+        4 if !g.face_probes.is_empty() => {
+            let (_, path) = &g.face_probes[(n as usize / 6) % g.face_probes.len()];
+            let data = std::fs::read(path).map_err(step("face photo"))?;
+            let mut c = new_capture(Vec::new(), Purpose::Screen);
+            c.face = Some(Face {
+                format: if face_format(path) == "png" {
+                    FaceFormat::Png
+                } else {
+                    FaceFormat::Jpeg
+                },
+                data,
+            });
+            return station.send(&c).await.map_err(step("publish"));
+        }
+        4 => finger_of(&random_finger(rng), rng)?,
         _ => {
             return station
                 .send_raw(br#"{"capture_id":"not-a-uuid","operator":"officer-1"}"#.to_vec())

@@ -11,6 +11,7 @@ use hotspot_device_protocols::station::{
     Capture, CaptureRejection, CaptureResult, ContributionStats, Decision, Purpose, Source,
     decode_capture,
 };
+use hotspot_matcher::face::FaceEngine;
 use hotspot_matcher::probe::{Probe, decide, probe_from_capture};
 use rumqttc::AsyncClient;
 use tokio::sync::{Notify, Semaphore, mpsc};
@@ -30,6 +31,8 @@ pub struct Pipeline {
     pub store: Store,
     /// Installed watchlist.
     pub watchlist: Arc<Watchlist>,
+    /// Face models (`None`: faces are not compared).
+    pub faces: Option<Arc<FaceEngine>>,
     /// MQTT client (acks, results).
     pub client: AsyncClient,
     /// Counters.
@@ -96,7 +99,9 @@ impl Pipeline {
             Err(rej) => return self.reject(&inbound, rej.capture_id, rej.reason).await,
         };
         let id = capture.capture_id;
-        let probe = match probe_from_capture(&capture) {
+        // Extraction and the face networks are CPU-heavy: off the async threads.
+        let capture = Arc::new(capture);
+        let probe = match self.probe(capture.clone()).await {
             Ok(p) => p,
             Err(reason) => return self.reject(&inbound, Some(id), reason).await,
         };
@@ -152,6 +157,20 @@ impl Pipeline {
         });
     }
 
+    /// The capture's probe, computed on a blocking thread.
+    async fn probe(&self, capture: Arc<Capture>) -> Result<Probe, String> {
+        let faces = self.faces.clone();
+        let id = capture.capture_id;
+        let task =
+            tokio::task::spawn_blocking(move || probe_from_capture(&capture, faces.as_deref()));
+        task.await.unwrap_or_else(|e| {
+            error!(capture_id = %id, error = %e, "probe task failed");
+            Err(format!(
+                "gateway failure while reading the capture ({e}); send it again"
+            ))
+        })
+    }
+
     async fn reject(&self, inbound: &Inbound, capture_id: Option<Uuid>, reason: String) {
         ack(&self.client, &inbound.publish).await;
         Shared::bump(&self.shared.captures_rejected);
@@ -173,7 +192,7 @@ impl Pipeline {
         Shared::bump(&self.shared.captures_rejected);
         let installed = self.watchlist.current();
         let version = installed.version;
-        let outcome = tokio::task::spawn_blocking(move || decide(&installed.index, &probe))
+        let outcome = tokio::task::spawn_blocking(move || decide(installed.gallery(), &probe))
             .await
             .ok();
         let local = outcome.as_ref().map_or("not available".to_owned(), |o| {
@@ -218,7 +237,7 @@ impl Pipeline {
         };
         let installed = self.watchlist.current();
         let version = installed.version;
-        let outcome = match tokio::task::spawn_blocking(move || decide(&installed.index, &probe))
+        let outcome = match tokio::task::spawn_blocking(move || decide(installed.gallery(), &probe))
             .await
         {
             Ok(o) => o,
@@ -340,7 +359,7 @@ impl Pipeline {
         }
         for id in pending {
             match self.store.capture(id) {
-                Ok(Some((rec, capture))) => match probe_from_capture(&capture) {
+                Ok(Some((rec, capture))) => match self.probe(Arc::new(capture)).await {
                     Ok(probe) => {
                         self.local_match(
                             id,

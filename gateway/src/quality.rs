@@ -5,8 +5,12 @@
 //! Rule (per finger): the finger's template (sent as a template, or extracted from the image by the matcher) must
 //! hold at least [`MIN_ENROL_MINUTIAE`] minutiae; a finger the matcher could not turn into a template cannot be
 //! assessed and is refused with that reason. 12 minutiae is the usual lower bound for a usable rolled or flat
-//! impression (ANSI/NIST and FBI practice quote 12 as the minimum for a reliable comparison). The face, when
-//! present, is not yet assessed here (face quality comes with the face matcher).
+//! impression (ANSI/NIST and FBI practice quote 12 as the minimum for a reliable comparison).
+//!
+//! Rule (face, when present): the face must pass the face matcher's quality checks (a face found, at least 20
+//! pixels between the eyes, blur at most 0.6; see `docs/face.md`); otherwise the sentence names the problem and
+//! asks for a retake. On a box without face models the face cannot be assessed and the enrolment is refused with
+//! that reason, rather than forwarding a photo nobody checked.
 
 use hotspot_device_protocols::station::Capture;
 use hotspot_matcher::probe::Probe;
@@ -33,6 +37,11 @@ pub fn enrolment_gate(capture: &Capture, probe: &Probe) -> Result<(), String> {
                 f.position
             )),
         }
+    }
+    if capture.face.is_some()
+        && let Some(problem) = &probe.face_problem
+    {
+        problems.push(format!("face: {problem}; retake the face photo"));
     }
     if problems.is_empty() {
         Ok(())

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hotspot_device_protocols::uplink::WatchlistSnapshot;
+use hotspot_matcher::face::{Embedding, FaceIndex};
+use hotspot_matcher::probe::Gallery;
 use hotspot_matcher::{FingerprintIndex, Subject, Template};
 
 /// One installed watchlist version.
@@ -17,8 +19,20 @@ pub struct Installed {
     pub version: u64,
     /// Subjects.
     pub subjects: usize,
-    /// The 1:N index.
+    /// The fingerprint 1:N index.
     pub index: FingerprintIndex,
+    /// The face 1:N index (embeddings only).
+    pub faces: FaceIndex,
+}
+
+impl Installed {
+    /// What a capture is searched against.
+    pub fn gallery(&self) -> Gallery<'_> {
+        Gallery {
+            fingers: &self.index,
+            faces: &self.faces,
+        }
+    }
 }
 
 /// Why a snapshot was refused.
@@ -32,6 +46,14 @@ pub enum WatchlistError {
         subject: String,
         /// Finger position.
         position: u8,
+        /// Decoder error.
+        what: String,
+    },
+    /// A face embedding in the snapshot does not decode (or is from another face model).
+    #[error("subject {subject}: face embedding does not decode: {what}")]
+    BadFace {
+        /// Subject id.
+        subject: String,
         /// Decoder error.
         what: String,
     },
@@ -58,6 +80,7 @@ impl Default for Watchlist {
                 version: 0,
                 subjects: 0,
                 index: FingerprintIndex::build(Vec::new()),
+                faces: FaceIndex::build(Vec::new()),
             }),
         }
     }
@@ -79,7 +102,15 @@ impl Watchlist {
             });
         }
         let mut subjects = Vec::with_capacity(snapshot.subjects.len());
+        let mut faces = Vec::new();
         for s in &snapshot.subjects {
+            if let Some(bytes) = &s.face {
+                let e = Embedding::decode(bytes).map_err(|e| WatchlistError::BadFace {
+                    subject: s.subject_id.clone(),
+                    what: e.to_string(),
+                })?;
+                faces.push((s.subject_id.clone(), e));
+            }
             let mut fingers = Vec::with_capacity(s.fingers.len());
             for (position, bytes) in &s.fingers {
                 let t = Template::decode(bytes).map_err(|e| WatchlistError::BadTemplate {
@@ -98,6 +129,7 @@ impl Watchlist {
             version: snapshot.version,
             subjects: subjects.len(),
             index: FingerprintIndex::build(subjects),
+            faces: FaceIndex::build(faces),
         })
     }
 
@@ -119,6 +151,7 @@ mod tests {
             subjects: vec![WatchlistSubject {
                 subject_id: "s1".into(),
                 fingers: vec![(1, template)],
+                face: None,
             }],
         }
     }
@@ -137,7 +170,29 @@ mod tests {
             w.build(&snapshot(4, vec![1, 2, 3])),
             Err(WatchlistError::BadTemplate { .. })
         ));
+        let mut bad_face = snapshot(5, Template { minutiae: vec![] }.encode());
+        bad_face.subjects[0].face = Some(vec![1; 134]);
+        assert!(matches!(
+            w.build(&bad_face),
+            Err(WatchlistError::BadFace { .. })
+        ));
         assert_eq!(w.current().version, 3);
         assert_eq!(w.current().subjects, 1);
+    }
+
+    #[test]
+    fn faces_are_indexed_beside_fingers() {
+        let w = Watchlist::default();
+        let mut values = [0.0f32; hotspot_matcher::face::EMBEDDING_DIM];
+        values[0] = 1.0;
+        let e = Embedding::from_raw(&values).unwrap();
+        let mut s = snapshot(1, Template { minutiae: vec![] }.encode());
+        s.subjects[0].face = Some(e.encode());
+        w.install(w.build(&s).unwrap());
+        let installed = w.current();
+        assert_eq!(installed.faces.subjects(), 1);
+        let best = installed.faces.search(&e, 1);
+        assert_eq!(best[0].0, "s1");
+        assert!(best[0].1 > 0.99);
     }
 }

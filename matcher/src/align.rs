@@ -111,29 +111,38 @@ impl Grid {
         self.row(y) * self.cols + self.column(x)
     }
 
-    /// Indices of the points that may lie within `r` of `(x, y)`.
-    fn near(&self, x: f32, y: f32, r: f32) -> impl Iterator<Item = usize> + '_ {
+    /// The runs of `items` holding the points that may lie within `r` of `(x, y)`: one per grid row, each
+    /// `start[row * cols + c0]..start[row * cols + c1 + 1]`, as `(first row, last row, c0, c1)`; empty (first row
+    /// past the last) when `(x, y)` is not near the grid.
+    fn near(&self, x: f32, y: f32, r: f32) -> (usize, usize, usize, usize) {
         let outside = self.cols == 0
             || x + r < self.x0
             || y + r < self.y0
             || x - r > self.x0 + self.cols as f32 * CELL
             || y - r > self.y0 + self.rows as f32 * CELL
             || !(x.is_finite() && y.is_finite());
-        let (c0, c1, r0, r1) = if outside {
+        if outside {
             (1, 0, 1, 0)
         } else {
             (
-                self.column(x - r),
-                self.column(x + r),
                 self.row(y - r),
                 self.row(y + r),
+                self.column(x - r),
+                self.column(x + r),
             )
-        };
-        (r0..=r1).flat_map(move |row| {
-            let from = usize::from(self.start[row * self.cols + c0]);
-            let to = usize::from(self.start[row * self.cols + c1 + 1]);
-            self.items[from..to].iter().map(|&i| usize::from(i))
-        })
+        }
+    }
+
+    /// The points of one row's run of [`Grid::near`].
+    fn run(&self, row: usize, c0: usize, c1: usize) -> &[u8] {
+        let (from, to) = (row * self.cols + c0, row * self.cols + c1 + 1);
+        match (self.start.get(from), self.start.get(to)) {
+            (Some(&from), Some(&to)) => self
+                .items
+                .get(usize::from(from)..usize::from(to))
+                .unwrap_or(&[]),
+            _ => &[],
+        }
     }
 }
 
@@ -166,15 +175,19 @@ pub(crate) fn pair_up(
         let dir = p.dir.wrapping_add(rotation);
         let tolerance = DISTANCE_TOLERANCE + DISTANCE_TOLERANCE_SLOPE * (key >> 8) as f32 / 16.0;
         let mut best: Option<(usize, f32)> = None;
-        for j in grid.near(x, y, tolerance) {
-            let c = &candidate[j];
-            let d2 = (c.x - x) * (c.x - x) + (c.y - y) * (c.y - y);
-            if !used[j]
-                && d2 < tolerance * tolerance
-                && best.is_none_or(|(_, b)| d2 < b)
-                && turn_diff(dir, c.dir) < ANGLE_TOLERANCE
-            {
-                best = Some((j, d2));
+        let (r0, r1, c0, c1) = grid.near(x, y, tolerance);
+        for row in r0..=r1 {
+            for &j in grid.run(row, c0, c1) {
+                let j = usize::from(j);
+                let Some(c) = candidate.get(j) else { continue };
+                let d2 = (c.x - x) * (c.x - x) + (c.y - y) * (c.y - y);
+                if !used[j]
+                    && d2 < tolerance * tolerance
+                    && best.is_none_or(|(_, b)| d2 < b)
+                    && turn_diff(dir, c.dir) < ANGLE_TOLERANCE
+                {
+                    best = Some((j, d2));
+                }
             }
         }
         if let Some((j, d2)) = best {

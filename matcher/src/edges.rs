@@ -117,7 +117,8 @@ impl Edge {
     /// tolerance: agreement falls linearly to 0 at the tolerance, in length, bearing and relative direction alike.
     /// Computed without branches: most probe edges looked up are outside the tolerance, and unpredictable
     /// branches would cost more than the arithmetic.
-    #[inline]
+    /// The reference definition: comparisons use [`FiledEdge::similarity`], tested to agree bit for bit.
+    #[cfg(test)]
     pub(crate) fn similarity(&self, other: &Edge) -> f32 {
         let db = f32::from(turn_diff(self.bearing, other.bearing));
         let dr = f32::from(turn_diff(self.relative, other.relative));
@@ -126,6 +127,48 @@ impl Edge {
         let a = 1.0 / f32::from(ANGLE_TOLERANCE);
         let closeness = |d: f32, scale: f32| (1.0 - d * scale).max(0.0);
         closeness(dl, 1.0 / tolerance(length)) * closeness(db, a) * closeness(dr, a)
+    }
+}
+
+/// A probe edge as filed in the probe's table (`table.rs`), with the terms of [`Edge::similarity`] that depend only
+/// on the probe edge computed once per probe instead of once per lookup (the length in pixels and the inverse of its
+/// tolerance, which was a division in the hot loop).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct FiledEdge {
+    /// Length in pixels ([`Edge::length`]).
+    pub length: f32,
+    /// `1 / tolerance(length)`.
+    pub inverse_tolerance: f32,
+    pub bearing: Turn,
+    pub relative: Turn,
+    pub from: u8,
+    pub to: u8,
+}
+
+impl FiledEdge {
+    pub(crate) fn new(e: &Edge) -> Self {
+        let length = e.length();
+        Self {
+            length,
+            inverse_tolerance: 1.0 / tolerance(length),
+            bearing: e.bearing,
+            relative: e.relative,
+            from: e.from,
+            to: e.to,
+        }
+    }
+
+    /// Exactly [`Edge::similarity`] of the probe edge this was filed from with a candidate edge of this `bearing`,
+    /// `relative` direction and `length` (pixels), the same operations in the same order (bit-identical result;
+    /// `tests::filed_similarity_is_bit_identical`). Branch-free, like the original.
+    #[inline]
+    pub(crate) fn similarity(&self, bearing: Turn, relative: Turn, length: f32) -> f32 {
+        let db = f32::from(turn_diff(self.bearing, bearing));
+        let dr = f32::from(turn_diff(self.relative, relative));
+        let dl = (length - self.length).abs();
+        let a = 1.0 / f32::from(ANGLE_TOLERANCE);
+        let closeness = |d: f32, scale: f32| (1.0 - d * scale).max(0.0);
+        closeness(dl, self.inverse_tolerance) * closeness(db, a) * closeness(dr, a)
     }
 }
 
@@ -186,4 +229,50 @@ pub(crate) fn neighbour_pairs(points: &[Point], neighbours: usize) -> Vec<(u8, u
     pairs.sort_unstable();
     pairs.dedup_by_key(|p| (p.0, p.1));
     pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table's precomputed similarity must agree bit for bit with [`Edge::similarity`], so that scores do not
+    /// change: edges of every length step and turn class, near and far from each other.
+    #[test]
+    fn filed_similarity_is_bit_identical() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let edge = |r: u64| Edge {
+            from: 0,
+            to: 1,
+            cell: 0,
+            length: (r % 3000) as u16,
+            bearing: (r >> 16) as u16,
+            relative: (r >> 32) as u16,
+        };
+        for k in 0..1_000_000u32 {
+            let p = edge(next());
+            let mut c = edge(next());
+            if k % 2 == 0 {
+                // Close shapes, so that most pairs agree somewhat.
+                let r = next();
+                c.length = p.length.wrapping_add((r % 200) as u16).wrapping_sub(100);
+                c.bearing = p
+                    .bearing
+                    .wrapping_add((r >> 16) as u16 % 6000)
+                    .wrapping_sub(3000);
+                c.relative = p
+                    .relative
+                    .wrapping_add((r >> 32) as u16 % 6000)
+                    .wrapping_sub(3000);
+            }
+            let slow = p.similarity(&c);
+            let fast = FiledEdge::new(&p).similarity(c.bearing, c.relative, c.length());
+            assert_eq!(slow.to_bits(), fast.to_bits(), "{p:?} {c:?}");
+        }
+    }
 }

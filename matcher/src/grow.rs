@@ -41,8 +41,11 @@ pub(crate) struct Links {
     /// Links of probe minutia `a` are `links[start[a]..start[a + 1]]`.
     start: Vec<u32>,
     links: Vec<Link>,
-    /// Links as found, before grouping.
-    found: Vec<(u8, Link)>,
+    /// Agreeing edge pairs as found, before grouping: `found[..kept]`, each the probe edge's ends `(a, b)` and the
+    /// candidate edge's `(i, j)` packed as `a | b << 8 | i << 16 | j << 24`, with the agreement. The rest of the
+    /// buffer is room, stale and never read.
+    found: Vec<(u32, f32)>,
+    kept: usize,
     next: Vec<u32>,
 }
 
@@ -55,56 +58,55 @@ impl Links {
         candidate_edges: &[Edge],
         n_candidate: usize,
     ) {
+        // Every probe edge looked up is written out, but only those that agree are kept (the write index advances
+        // by 0 or 1): no unpredictable branch in the hot loop, which does nothing else (supports and links are
+        // made from the few kept ones in `group`).
+        let looked_up: usize = candidate_edges.iter().map(|ce| table.count(ce.cell)).sum();
+        let room = looked_up + 1;
+        if self.found.len() < room {
+            self.found.resize(room, (0, 0.0));
+        }
+        let mut kept = 0;
+        for ce in candidate_edges {
+            let (bearing, relative, length) = (ce.bearing, ce.relative, ce.length());
+            let candidate_ends = u32::from(ce.from) << 16 | u32::from(ce.to) << 24;
+            for pe in table.edges(ce.cell) {
+                let agreement = pe.similarity(bearing, relative, length);
+                self.found[kept] = (
+                    u32::from(pe.from) | u32::from(pe.to) << 8 | candidate_ends,
+                    agreement,
+                );
+                kept += usize::from(agreement > 0.0);
+            }
+        }
+        self.kept = kept;
+        self.group(n_probe, n_candidate);
+    }
+
+    /// Supports, and counting sort of the links by probe minutia. Each agreeing edge pair is a link both ways, in
+    /// the order found; supports add the agreements in that order too.
+    fn group(&mut self, n_probe: usize, n_candidate: usize) {
+        let found = &self.found[..self.kept];
         self.n_candidate = n_candidate;
         self.support.clear();
         self.support.resize(n_probe * n_candidate, 0.0);
-        // Every probe edge looked up is written as a link, but only those that agree are kept (the write index
-        // advances by 0 or 2): no unpredictable branch in the hot loop.
-        let looked_up: usize = candidate_edges
-            .iter()
-            .map(|ce| table.cell(ce.cell).len())
-            .sum();
-        self.found.clear();
-        self.found.resize(2 * looked_up + 2, (0, Link::default()));
-        let mut kept = 0;
-        for ce in candidate_edges {
-            for pe in table.cell(ce.cell) {
-                let agreement = pe.similarity(ce);
-                self.support[usize::from(pe.from) * n_candidate + usize::from(ce.from)] +=
-                    agreement;
-                self.support[usize::from(pe.to) * n_candidate + usize::from(ce.to)] += agreement;
-                // Candidate edges are stored one way only: the link holds both ways.
-                self.found[kept] = (
-                    pe.from,
-                    Link {
-                        i: ce.from,
-                        b: pe.to,
-                        j: ce.to,
-                        agreement,
-                    },
-                );
-                self.found[kept + 1] = (
-                    pe.to,
-                    Link {
-                        i: ce.to,
-                        b: pe.from,
-                        j: ce.from,
-                        agreement,
-                    },
-                );
-                kept += 2 * usize::from(agreement > 0.0);
-            }
-        }
-        self.found.truncate(kept);
-        self.group(n_probe);
-    }
-
-    /// Counting sort of the found links by probe minutia.
-    fn group(&mut self, n_probe: usize) {
         self.start.clear();
         self.start.resize(n_probe + 1, 0);
-        for (a, _) in &self.found {
-            self.start[usize::from(*a) + 1] += 1;
+        let ends = |key: u32| {
+            let [a, b, i, j] = key.to_le_bytes();
+            (
+                usize::from(a),
+                usize::from(b),
+                usize::from(i),
+                usize::from(j),
+            )
+        };
+        for &(key, agreement) in found {
+            let (a, b, i, j) = ends(key);
+            self.support[a * n_candidate + i] += agreement;
+            self.support[b * n_candidate + j] += agreement;
+            self.start[a + 1] += 1;
+            self.start[b + 1] += 1;
         }
         for a in 0..n_probe {
             self.start[a + 1] += self.start[a];
@@ -112,10 +114,19 @@ impl Links {
         self.next.clear();
         self.next.extend_from_slice(&self.start);
         self.links.clear();
-        self.links.resize(self.found.len(), Link::default());
-        for (a, l) in &self.found {
-            let slot = &mut self.next[usize::from(*a)];
-            self.links[*slot as usize] = *l;
+        self.links.resize(2 * found.len(), Link::default());
+        for &(key, agreement) in found {
+            let [a, b, i, j] = key.to_le_bytes();
+            let slot = &mut self.next[usize::from(a)];
+            self.links[*slot as usize] = Link { i, b, j, agreement };
+            *slot += 1;
+            let slot = &mut self.next[usize::from(b)];
+            self.links[*slot as usize] = Link {
+                i: j,
+                b: a,
+                j: i,
+                agreement,
+            };
             *slot += 1;
         }
     }
@@ -125,22 +136,36 @@ impl Links {
         self.links.is_empty()
     }
 
-    /// The `count` best supported minutia pairs, best first, as `(support, probe, candidate)` into `top`.
+    /// The `count` best supported minutia pairs, best first, as `(support, probe, candidate)` into `top`. Pairs
+    /// are visited in link order (probe minutia, then as found); among equal supports the first visited ranks first.
     pub(crate) fn roots(&self, count: usize, top: &mut Vec<(f32, u8, u8)>) {
         top.clear();
+        if count == 0 {
+            return;
+        }
+        // Supports of kept links are positive: until `top` is full nothing is below the bar. Once full, the bar
+        // (the last root's support) only rises.
+        let mut bar = f32::NEG_INFINITY;
         for a in 0..self.start.len().saturating_sub(1) {
-            for l in &self.links[self.start[a] as usize..self.start[a + 1] as usize] {
-                let s = self.support[a * self.n_candidate + usize::from(l.i)];
-                // Most links fall below the current last root; the few above are checked for repeats.
-                if top.len() == count && top.last().is_some_and(|t| s <= t.0) {
+            let links = &self.links[self.start[a] as usize..self.start[a + 1] as usize];
+            let support = &self.support[a * self.n_candidate..(a + 1) * self.n_candidate];
+            // Candidate minutiae paired with `a` in `top` while visiting `a`'s links. A pair's repeats all lie in
+            // this run and have its support: one that was put in `top` is marked here, one that was not (or was
+            // pushed out since) is below the bar.
+            let mut taken = [0u64; 4];
+            for l in links {
+                let s = support[usize::from(l.i)];
+                let (word, bit) = (usize::from(l.i >> 6), 1u64 << (l.i & 63));
+                if s <= bar || taken[word] & bit != 0 {
                     continue;
                 }
-                if top.iter().any(|t| usize::from(t.1) == a && t.2 == l.i) {
-                    continue;
-                }
+                taken[word] |= bit;
                 let at = top.partition_point(|t| t.0 >= s);
                 top.insert(at, (s, a as u8, l.i));
                 top.truncate(count);
+                if top.len() == count {
+                    bar = top.last().map_or(f32::NEG_INFINITY, |t| t.0);
+                }
             }
         }
     }

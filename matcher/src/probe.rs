@@ -6,30 +6,85 @@
 //!   TIFF) are decoded and their minutiae extracted ([`crate::extract`]); a record or image that does not decode
 //!   makes the whole capture `rejected`, with the field, the finger and the decoder's error in the reason;
 //! - a finger with fewer than [`MIN_MINUTIAE`] minutiae (a blank or smudged image) cannot be compared: it is
-//!   noted, as is the face (not compared by this matcher); a capture with nothing comparable is `inconclusive`,
-//!   with the notes as its reason;
-//! - otherwise the best candidate's fused score (calibrated whatever the number of fingers, see
-//!   [`crate::index`]) decides: `hit` at or above [`hit_threshold`] for the watchlist's size, else `no_hit`.
+//!   noted; so is a face that fails its quality checks (no face, too small, too blurred: the note says which, so
+//!   the officer can retake it) or that arrives when the box has no face models; a face photo that does not decode
+//!   makes the capture `rejected`, as a finger does; a capture with nothing comparable is `inconclusive`, with the
+//!   notes as its reason;
+//! - fingers and face are searched separately (the face search first, exact over int8 embeddings); every subject
+//!   among either search's best is then scored on both (the missing side computed for it), and the two calibrated
+//!   false match rates are fused per subject ([`crate::face::fuse`], Fisher's method). The best fused FMR decides:
+//!   `hit` at or below [`thresholds`]' hit FMR (the fingerprint [`hit_threshold`] for the watchlist's size),
+//!   `inconclusive` up to ten times that, or when face and fingers clearly disagree, else `no_hit`. Candidates
+//!   carry fused scores (`-10 log10(FMR)`, the fingerprint scale).
 
 use hotspot_device_protocols::image::decode_finger_image;
 use hotspot_device_protocols::station::{Capture, Decision, Finger, FingerFormat, ResultCandidate};
 use hotspot_device_protocols::template::{MinutiaeRecord, parse_ansi378, parse_iso19794_2};
 
 use crate::extract::extract;
-use crate::{FingerprintIndex, Template, hit_threshold};
+use crate::face::{
+    DecisionThresholds, Embedding, FaceDecision, FaceEngine, FaceError, FaceIndex, fuse,
+};
+use crate::{FingerprintIndex, Template, calibration, hit_threshold};
 
 /// Candidates returned with a result.
 pub const MAX_CANDIDATES: usize = 5;
 /// A finger needs this many minutiae to be compared.
 pub const MIN_MINUTIAE: usize = 4;
 
+/// Candidates taken from each modality's search before fusion.
+const CANDIDATES_PER_MODALITY: usize = 2 * MAX_CANDIDATES;
+/// The inconclusive band: fused FMRs up to this many times the hit FMR are sent for review, not cleared.
+pub const REVIEW_FACTOR: f64 = 10.0;
+
 /// A capture made ready for search.
 #[derive(Debug, Clone, Default)]
 pub struct Probe {
     /// Comparable fingers: `(position, template)`.
     pub fingers: Vec<(u8, Template)>,
+    /// The face's embedding, when the capture has a face that passed its quality checks.
+    pub face: Option<FaceProbe>,
+    /// Why the capture's face could not be compared (quality or missing models), for the officer.
+    pub face_problem: Option<String>,
     /// What could not be compared, one note each.
     pub notes: Vec<String>,
+}
+
+/// A compared face.
+#[derive(Debug, Clone)]
+pub struct FaceProbe {
+    /// Its embedding.
+    pub embedding: Embedding,
+    /// The detector's score of the face used.
+    pub detection_score: f32,
+    /// Blur of the aligned face (0 sharp .. 1 flat).
+    pub blur: f32,
+}
+
+/// What a capture is searched against.
+#[derive(Debug, Clone, Copy)]
+pub struct Gallery<'a> {
+    /// Fingerprints.
+    pub fingers: &'a FingerprintIndex,
+    /// Face embeddings (may be empty).
+    pub faces: &'a FaceIndex,
+}
+
+impl Gallery<'_> {
+    /// Subjects searched: the larger of the two indexes (every face subject normally has fingers too).
+    pub fn subjects(&self) -> usize {
+        self.fingers.len().max(self.faces.subjects())
+    }
+}
+
+/// Hit and review FMRs for a gallery of `subjects`: the hit FMR is the fingerprint [`hit_threshold`]'s, the review
+/// FMR [`REVIEW_FACTOR`] times it.
+pub fn thresholds(subjects: usize) -> DecisionThresholds {
+    let hit_fmr = calibration::fmr_of(hit_threshold(subjects));
+    DecisionThresholds {
+        hit_fmr,
+        review_fmr: (hit_fmr * REVIEW_FACTOR).min(1.0),
+    }
 }
 
 /// The outcome of a search.
@@ -43,8 +98,10 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
-/// Parses or extracts the capture's fingers. `Err` names the field and finger whose data is malformed.
-pub fn probe_from_capture(capture: &Capture) -> Result<Probe, String> {
+/// Parses or extracts the capture's fingers and analyses its face with `faces` (`None`: no face models on this
+/// box). `Err` names the field (and finger) whose data is malformed. CPU-heavy (extraction, face networks): call
+/// it on a blocking thread.
+pub fn probe_from_capture(capture: &Capture, faces: Option<&FaceEngine>) -> Result<Probe, String> {
     let mut probe = Probe::default();
     for (i, f) in capture.fingers.iter().enumerate() {
         let template = finger_template(f)
@@ -59,10 +116,29 @@ pub fn probe_from_capture(capture: &Capture) -> Result<Probe, String> {
         }
         probe.fingers.push((f.position, template));
     }
-    if capture.face.is_some() {
-        probe
-            .notes
-            .push("face: face matching is not available yet".to_owned());
+    if let Some(face) = &capture.face {
+        let problem = match faces {
+            None => Some("face matching is not installed on this box (no face models)".to_owned()),
+            Some(engine) => match engine.analyze(&face.data) {
+                Ok(a) => {
+                    probe
+                        .notes
+                        .extend(a.notes.iter().map(|n| format!("face: {n}")));
+                    probe.face = Some(FaceProbe {
+                        embedding: a.embedding,
+                        detection_score: a.detection_score,
+                        blur: a.blur,
+                    });
+                    None
+                }
+                Err(FaceError::Image(e)) => return Err(format!("field `face.data`: {e}")),
+                Err(e @ (FaceError::Quality(_) | FaceError::Model(_))) => Some(e.to_string()),
+            },
+        };
+        if let Some(problem) = problem {
+            probe.notes.push(format!("face: {problem}"));
+            probe.face_problem = Some(problem);
+        }
     }
     Ok(probe)
 }
@@ -94,9 +170,11 @@ fn template_of(record: &MinutiaeRecord) -> Result<Template, String> {
     ))
 }
 
-/// Searches `index` with `probe` and decides.
-pub fn decide(index: &FingerprintIndex, probe: &Probe) -> Outcome {
-    if probe.fingers.is_empty() {
+/// Searches `gallery` with `probe` and decides (see the [module docs](self)).
+pub fn decide(gallery: Gallery<'_>, probe: &Probe) -> Outcome {
+    let face = probe.face.as_ref().filter(|_| !gallery.faces.is_empty());
+    let fingers = !probe.fingers.is_empty() && !gallery.fingers.is_empty();
+    if probe.fingers.is_empty() && probe.face.is_none() {
         return Outcome {
             decision: Decision::Inconclusive,
             candidates: Vec::new(),
@@ -107,26 +185,94 @@ pub fn decide(index: &FingerprintIndex, probe: &Probe) -> Outcome {
             }),
         };
     }
-    if index.is_empty() {
+    if gallery.fingers.is_empty() && gallery.faces.is_empty() {
         return Outcome {
             decision: Decision::Inconclusive,
             candidates: Vec::new(),
             reason: Some("no watchlist installed yet".to_owned()),
         };
     }
-    let candidates: Vec<ResultCandidate> = index
-        .search(&probe.fingers, MAX_CANDIDATES)
+    let mut notes = probe.notes.clone();
+    if probe.face.is_some() && gallery.faces.is_empty() {
+        notes.push("face: the watchlist holds no faces".to_owned());
+    }
+    if !probe.fingers.is_empty() && gallery.fingers.is_empty() {
+        notes.push("fingers: the watchlist holds no fingerprints".to_owned());
+    }
+    if face.is_none() && !fingers {
+        return Outcome {
+            decision: Decision::Inconclusive,
+            candidates: Vec::new(),
+            reason: Some(notes.join("; ")),
+        };
+    }
+    // Face search first (fast), so that its candidates are scored on their fingers in the finger search's pass.
+    let face_best: Vec<(String, f32)> = face
+        .map(|f| gallery.faces.search(&f.embedding, CANDIDATES_PER_MODALITY))
+        .unwrap_or_default();
+    let finger_scores: Vec<(String, f32)> = if fingers {
+        let include: Vec<String> = face_best.iter().map(|(id, _)| id.clone()).collect();
+        gallery
+            .fingers
+            .search_including(&probe.fingers, CANDIDATES_PER_MODALITY, &include)
+            .into_iter()
+            .map(|c| (c.subject_id, c.score))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut ids: Vec<&String> = face_best.iter().map(|(id, _)| id).collect();
+    for (id, _) in &finger_scores {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let limits = thresholds(gallery.subjects());
+    let mut fused: Vec<(f64, String, crate::face::Fusion)> = ids
         .into_iter()
-        .map(|c| ResultCandidate {
-            subject_id: c.subject_id,
-            score: c.score,
+        .map(|id| {
+            let cosine = face.and_then(|f| {
+                face_best
+                    .iter()
+                    .find(|(s, _)| s == id)
+                    .map(|(_, c)| *c)
+                    .or_else(|| gallery.faces.cosine_for(id, &f.embedding))
+            });
+            // A subject absent from the finger scores had nothing comparable on its fingers: no evidence.
+            let finger = finger_scores
+                .iter()
+                .find(|(s, _)| s == id)
+                .map(|(_, score)| *score)
+                .filter(|_| fingers);
+            let f = fuse(cosine, finger, &limits);
+            (f.fmr, id.clone(), f)
         })
         .collect();
-    let threshold = hit_threshold(index.len());
-    let hit = candidates.first().is_some_and(|c| c.score >= threshold);
+    fused.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    let top = fused.first().map(|(_, _, f)| f.clone());
+    let candidates: Vec<ResultCandidate> = fused
+        .into_iter()
+        .filter(|(_, _, f)| f.score > 0.0)
+        .take(MAX_CANDIDATES)
+        .map(|(_, subject_id, f)| ResultCandidate {
+            subject_id,
+            score: f.score,
+        })
+        .collect();
+    let decision = match top.as_ref().map(|f| f.decision) {
+        Some(FaceDecision::Hit) => Decision::Hit,
+        Some(FaceDecision::Inconclusive) => Decision::Inconclusive,
+        Some(FaceDecision::NoHit) | None => Decision::NoHit,
+    };
+    if let Some(why) = top
+        .and_then(|f| f.reason)
+        .filter(|_| decision != Decision::NoHit)
+    {
+        notes.insert(0, why);
+    }
     Outcome {
-        decision: if hit { Decision::Hit } else { Decision::NoHit },
+        decision,
         candidates,
-        reason: (!probe.notes.is_empty()).then(|| probe.notes.join("; ")),
+        reason: (!notes.is_empty()).then(|| notes.join("; ")),
     }
 }

@@ -8,7 +8,8 @@ use hotspot_device_protocols::station::{
 };
 
 use crate::extract::extract;
-use crate::probe::{decide, probe_from_capture};
+use crate::face::FaceIndex;
+use crate::probe::{Gallery, Outcome, Probe, decide, probe_from_capture};
 use crate::tests_fvc::{data_dir, sample_path};
 use crate::{FingerprintIndex, Subject, Template};
 
@@ -46,6 +47,18 @@ fn finger(position: u8, format: FingerFormat, data: Vec<u8>) -> Finger {
     }
 }
 
+/// Decides against fingerprints only.
+fn decide_fingers(index: &FingerprintIndex, probe: &Probe) -> Outcome {
+    let faces = FaceIndex::build(Vec::new());
+    decide(
+        Gallery {
+            fingers: index,
+            faces: &faces,
+        },
+        probe,
+    )
+}
+
 /// The TIFF bytes and decoded image of one FVC2002 sample.
 fn fvc(db: u32, finger: u32, impression: u32) -> Option<(Vec<u8>, GrayImage)> {
     let bytes = std::fs::read(sample_path(&data_dir()?, db, finger, impression, "tif")).unwrap();
@@ -80,9 +93,9 @@ fn images_in_every_format_are_extracted_and_decided() {
         (FingerFormat::Png, png),
         (FingerFormat::Wsq, wsq),
     ] {
-        let probe = probe_from_capture(&capture(vec![finger(2, format, data)])).unwrap();
+        let probe = probe_from_capture(&capture(vec![finger(2, format, data)]), None).unwrap();
         assert_eq!(probe.fingers.len(), 1, "{format:?}: {:?}", probe.notes);
-        let outcome = decide(&index, &probe);
+        let outcome = decide_fingers(&index, &probe);
         eprintln!(
             "{format:?}: {:?} {:?}",
             outcome.decision, outcome.candidates
@@ -97,8 +110,9 @@ fn an_unknown_finger_is_no_hit() {
     let (Some(index), Some((tiff, _))) = (watchlist(), fvc(2, 3, 1)) else {
         return;
     };
-    let probe = probe_from_capture(&capture(vec![finger(2, FingerFormat::Tiff, tiff)])).unwrap();
-    assert_eq!(decide(&index, &probe).decision, Decision::NoHit);
+    let probe =
+        probe_from_capture(&capture(vec![finger(2, FingerFormat::Tiff, tiff)]), None).unwrap();
+    assert_eq!(decide_fingers(&index, &probe).decision, Decision::NoHit);
 }
 
 #[test]
@@ -127,18 +141,21 @@ fn malformed_images_are_refused_naming_the_field() {
             finger(1, FingerFormat::Iso19794_2, good.clone()),
             finger(2, format, data),
         ]);
-        let err = probe_from_capture(&c).unwrap_err();
+        let err = probe_from_capture(&c, None).unwrap_err();
         assert!(
             err.contains("fingers[1].data") && err.contains("finger 2"),
             "{err}"
         );
     }
     // A readable image without ridges is not malformed: it is noted and the capture is inconclusive.
-    let probe =
-        probe_from_capture(&capture(vec![finger(4, FingerFormat::Png, blank_png)])).unwrap();
+    let probe = probe_from_capture(
+        &capture(vec![finger(4, FingerFormat::Png, blank_png)]),
+        None,
+    )
+    .unwrap();
     assert!(probe.fingers.is_empty());
     assert!(probe.notes[0].contains("finger 4"), "{:?}", probe.notes);
-    let outcome = decide(&FingerprintIndex::default(), &probe);
+    let outcome = decide_fingers(&FingerprintIndex::default(), &probe);
     assert_eq!(outcome.decision, Decision::Inconclusive);
     assert!(outcome.reason.unwrap().contains("finger 4"));
 }
@@ -150,8 +167,8 @@ fn a_face_alone_is_inconclusive_with_a_note() {
         format: FaceFormat::Jpeg,
         data: vec![0xff, 0xd8],
     });
-    let probe = probe_from_capture(&c).unwrap();
-    let outcome = decide(&FingerprintIndex::default(), &probe);
+    let probe = probe_from_capture(&c, None).unwrap();
+    let outcome = decide_fingers(&FingerprintIndex::default(), &probe);
     assert_eq!(outcome.decision, Decision::Inconclusive);
     assert!(outcome.reason.unwrap().contains("face"));
 }
@@ -175,18 +192,20 @@ fn two_fingers_of_a_subject_beat_one_and_iso_records_work_alongside_images() {
     }
     let index = FingerprintIndex::build(subjects);
     let iso = extract(&p0).unwrap().to_iso19794_2(1, 300, 300).unwrap();
-    let one = probe_from_capture(&capture(vec![finger(
-        1,
-        FingerFormat::Iso19794_2,
-        iso.clone(),
-    )]))
+    let one = probe_from_capture(
+        &capture(vec![finger(1, FingerFormat::Iso19794_2, iso.clone())]),
+        None,
+    )
     .unwrap();
-    let both = probe_from_capture(&capture(vec![
-        finger(1, FingerFormat::Iso19794_2, iso),
-        finger(6, FingerFormat::Tiff, t1),
-    ]))
+    let both = probe_from_capture(
+        &capture(vec![
+            finger(1, FingerFormat::Iso19794_2, iso),
+            finger(6, FingerFormat::Tiff, t1),
+        ]),
+        None,
+    )
     .unwrap();
-    let (a, b) = (decide(&index, &one), decide(&index, &both));
+    let (a, b) = (decide_fingers(&index, &one), decide_fingers(&index, &both));
     eprintln!(
         "one finger {:?}, two fingers {:?}",
         a.candidates, b.candidates
@@ -194,4 +213,132 @@ fn two_fingers_of_a_subject_beat_one_and_iso_records_work_alongside_images() {
     assert_eq!(b.decision, Decision::Hit);
     assert_eq!(b.candidates[0].subject_id, "two");
     assert!(b.candidates[0].score >= a.candidates[0].score);
+}
+
+/// Face photo bytes from the shared data, or `None` (the face tests say why they skip).
+fn face_photo(rel: &str) -> Option<Vec<u8>> {
+    let dir = crate::face::tests_support::faces_dir()?;
+    Some(crate::face::tests_support::photo(&dir, rel))
+}
+
+fn with_face(mut c: Capture, data: Vec<u8>) -> Capture {
+    c.face = Some(Face {
+        format: FaceFormat::Png,
+        data,
+    });
+    c
+}
+
+#[test]
+fn face_and_fingers_are_fused_per_subject() {
+    let Some(engine) = crate::face::tests_support::engine() else {
+        return;
+    };
+    let (Some(_), Some(fingers)) = (face_photo("faceapi-bbt/amy/amy1.png"), watchlist()) else {
+        return;
+    };
+    // Faces of four people; "s0" (fingers of DB1 finger 0) has amy's face, s1..s3 the others'.
+    let names = ["amy", "leonard", "penny", "sheldon"];
+    let faces = FaceIndex::build(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let photo = face_photo(&format!("faceapi-bbt/{n}/{n}1.png")).unwrap();
+                (format!("s{i}"), engine.analyze(&photo).unwrap().embedding)
+            })
+            .collect(),
+    );
+    let gallery = Gallery {
+        fingers: &fingers,
+        faces: &faces,
+    };
+    let amy = face_photo("faceapi-bbt/amy/amy3.png").unwrap();
+    let (own_finger, _) = fvc(1, 0, 3).unwrap();
+    let (stranger_finger, _) = fvc(2, 5, 1).unwrap();
+
+    // The face alone finds amy's subject.
+    let face_only =
+        probe_from_capture(&with_face(capture(Vec::new()), amy.clone()), Some(engine)).unwrap();
+    assert!(face_only.face.is_some());
+    let alone = decide(gallery, &face_only);
+    assert_eq!(alone.candidates[0].subject_id, "s0", "{alone:?}");
+
+    // Face and the same subject's finger agree: a hit, scored above either alone.
+    let own = vec![finger(2, FingerFormat::Tiff, own_finger)];
+    let finger_only = decide(
+        gallery,
+        &probe_from_capture(&capture(own.clone()), None).unwrap(),
+    );
+    let both = decide(
+        gallery,
+        &probe_from_capture(&with_face(capture(own), amy.clone()), Some(engine)).unwrap(),
+    );
+    assert_eq!(both.decision, Decision::Hit, "{both:?}");
+    assert_eq!(both.candidates[0].subject_id, "s0");
+    eprintln!("face {alone:?}\nfinger {finger_only:?}\nboth {both:?}");
+    assert!(both.candidates[0].score > alone.candidates[0].score);
+    assert!(both.candidates[0].score >= finger_only.candidates[0].score);
+
+    // Amy's face with a finger of nobody on the list: when the face alone would be a hit, the disagreement is
+    // reported as inconclusive; never a plain hit.
+    let mixed = decide(
+        gallery,
+        &probe_from_capture(
+            &with_face(
+                capture(vec![finger(2, FingerFormat::Tiff, stranger_finger)]),
+                amy,
+            ),
+            Some(engine),
+        )
+        .unwrap(),
+    );
+    if alone.decision == Decision::Hit {
+        assert_eq!(mixed.decision, Decision::Inconclusive, "{mixed:?}");
+        assert!(mixed.reason.unwrap().contains("disagree"));
+    } else {
+        assert_ne!(mixed.decision, Decision::Hit, "{mixed:?}");
+    }
+}
+
+#[test]
+fn a_face_that_cannot_be_compared_is_noted_and_the_fingers_still_decide() {
+    let Some(engine) = crate::face::tests_support::engine() else {
+        return;
+    };
+    let (Some(index), Some((own, _))) = (watchlist(), fvc(1, 3, 2)) else {
+        return;
+    };
+    // A plain grey picture: a valid PNG without a face.
+    let grey = GrayImage {
+        width: 200,
+        height: 200,
+        ppi: None,
+        pixels: vec![128; 200 * 200],
+    };
+    let c = with_face(
+        capture(vec![finger(2, FingerFormat::Tiff, own)]),
+        encode_png(&grey).unwrap(),
+    );
+    let probe = probe_from_capture(&c, Some(engine)).unwrap();
+    assert!(probe.face.is_none());
+    assert!(
+        probe
+            .face_problem
+            .as_deref()
+            .unwrap()
+            .contains("no face found")
+    );
+    let outcome = decide_fingers(&index, &probe);
+    assert_eq!(outcome.decision, Decision::Hit, "{outcome:?}");
+    assert!(outcome.reason.unwrap().contains("no face found"));
+    // Without models, a face is noted as not compared; bytes that are no photo reject the capture.
+    let probe = probe_from_capture(&c, None).unwrap();
+    assert!(probe.face_problem.unwrap().contains("not installed"));
+    let bad = with_face(capture(Vec::new()), b"not a photo".to_vec());
+    assert!(
+        probe_from_capture(&bad, Some(engine))
+            .unwrap_err()
+            .contains("face.data")
+    );
 }

@@ -269,11 +269,17 @@ impl World {
 
     /// Starts central on `127.0.0.1:port` (0: any) and returns it with its port.
     pub fn central(&self, port: u16) -> (Proc, u16) {
+        self.central_with(port, &[])
+    }
+
+    /// As [`World::central`], with more `serve` arguments (e.g. `--models DIR`).
+    pub fn central_with(&self, port: u16, extra: &[&str]) -> (Proc, u16) {
         let mut cmd = Command::new(self.bins.central);
         cmd.args(["serve", "--data-dir"])
             .arg(self.path("central"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--pki"])
-            .arg(self.path("pki"));
+            .arg(self.path("pki"))
+            .args(extra);
         let p = spawn_ready(cmd, self.path(&format!("central-{}.log", unique())));
         let port = p.ready["listen"]
             .as_str()
@@ -380,6 +386,41 @@ impl World {
 
 fn unique() -> String {
     Uuid::new_v4().to_string()[..8].to_owned()
+}
+
+/// The face models folder (`$HOTSPOT_MODELS_DIR`, else `<repo>/models`), or `None` after saying why; with `CI`
+/// set, missing models are a failure (CI fetches them with `scripts/fetch-models.sh`).
+pub fn models_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("HOTSPOT_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"));
+    let present = [
+        "face_detection_yunet_2023mar.onnx",
+        "face_recognition_sface_2021dec.onnx",
+    ]
+    .iter()
+    .all(|f| dir.join(f).is_file());
+    if present {
+        return Some(dir);
+    }
+    let why = format!(
+        "face models not found in {}: run scripts/fetch-models.sh",
+        dir.display()
+    );
+    assert!(std::env::var_os("CI").is_none(), "{why} (CI is set)");
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+/// The shared face photos folder (`../shared/data/faces`), or `None` after saying why.
+pub fn faces_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/faces");
+    if dir.join("faceapi-bbt").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: face photos not found in {}", dir.display());
+        None
+    }
 }
 
 /// Connects a station and waits for its subscription.

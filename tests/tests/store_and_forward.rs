@@ -149,6 +149,16 @@ async fn chaos_kills_flaps_and_restarts_lose_nothing_and_duplicate_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_new_captures_loudly_and_keeps_the_accepted_ones() {
+    // A real finger image (TIFF), padded after its image data with 3 MiB of incompressible bytes that TIFF readers
+    // skip (the image is found through its offsets): big captures that the matcher still reads.
+    let tiff_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/fingerprints/fvc2002/DB1_B/101_1.tif"
+    );
+    let Ok(tiff) = std::fs::read(tiff_path) else {
+        eprintln!("SKIPPED: {tiff_path} not found");
+        return;
+    };
     let mut w = World::new(hotspot_e2e::bins!());
     let (central, central_port) = w.central(0);
     let broker = BrokerSetup::Embedded(hotspot_e2e::free_tcp_port());
@@ -167,13 +177,15 @@ async fn a_full_disk_refuses_new_captures_loudly_and_keeps_the_accepted_ones() {
     let mut t = Tracker::default();
     let mut refused = None;
     for _ in 0..20 {
-        // 3 MiB of incompressible image data, plus a matchable template.
-        let mut data = vec![0u8; 3 * 1024 * 1024];
-        rng.fill(&mut data[..]);
+        // 3 MiB of incompressible bytes, plus a matchable template.
+        let mut padding = vec![0u8; 3 * 1024 * 1024];
+        rng.fill(&mut padding[..]);
+        let mut data = tiff.clone();
+        data.extend_from_slice(&padding);
         let mut c = w.watchlist_capture(0);
         c.fingers.push(Finger {
             position: 7,
-            format: FingerFormat::Wsq,
+            format: FingerFormat::Tiff,
             data,
         });
         let id = c.capture_id;

@@ -73,6 +73,22 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_be_bytes(self.array(field)?))
     }
 
+    /// Splits off the next `len` bytes as a cursor of their own (offsets stay relative to the record start) and
+    /// moves past them; fails naming `field` if fewer remain.
+    pub(crate) fn split(
+        &mut self,
+        field: &'static str,
+        len: usize,
+    ) -> Result<Cursor<'a>, TemplateError> {
+        let start = self.offset;
+        self.take(field, len)?;
+        let bytes = self.bytes.get(..self.offset).unwrap_or(self.bytes);
+        Ok(Cursor {
+            bytes,
+            offset: start,
+        })
+    }
+
     /// Moves to the end of the input (used to drop a tolerated truncated tail).
     pub(crate) fn skip_to_end(&mut self) {
         self.offset = self.bytes.len();

@@ -1,5 +1,5 @@
-//! Tests against the shared sample files (`../shared/data`): fingerprintio's ISO 2005 / ANSI 2004 samples with their
-//! expected decodes, libbiomeval's quirky `fmr.*` records and the 320 FVC2002 ISO templates.
+//! Tests against the shared sample files (`../shared/data`): fingerprintio's ISO 2005 / 2011 and ANSI 2004 / 2009
+//! samples with their expected decodes, libbiomeval's quirky `fmr.*` records and the 320 FVC2002 ISO templates.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -61,7 +61,8 @@ fn kind(name: &str) -> MinutiaKind {
     match name {
         "ENDING" => MinutiaKind::RidgeEnding,
         "BIFURCATION" => MinutiaKind::Bifurcation,
-        "OTHER" => MinutiaKind::Other,
+        // "EITHER" is fingerprintio's name for type 0 in ANSI 378-2009.
+        "OTHER" | "EITHER" => MinutiaKind::Other,
         other => panic!("minutia type {other}"),
     }
 }
@@ -244,4 +245,192 @@ fn all_fvc2002_iso_templates_parse_with_minutiae() {
         }
     }
     assert_eq!(parsed, 320);
+}
+
+/// Builds the record a 2011 / 2009 JSON dump describes: geometry and quality per fingerprint (the record takes the
+/// first's), ANSI angles converted to ISO units when `ansi_angles`.
+fn expected_from_json_per_view(
+    json: &Value,
+    format: TemplateFormat,
+    ansi_angles: bool,
+) -> MinutiaeRecord {
+    let fingerprints = json["fingerprints"].as_array().unwrap();
+    let views = fingerprints
+        .iter()
+        .map(|fp| {
+            let quality = if fp.get("qrecords").is_some() {
+                fp["qrecords"][0]["quality"]
+                    .as_u64()
+                    .map_or(0, |q| u8::try_from(q).unwrap())
+            } else {
+                int(fp, "quality")
+            };
+            FingerView {
+                position: position_code(fp["position"].as_str().unwrap()),
+                view_number: int(fp, "view"),
+                impression_type: impression_code(fp["scanType"].as_str().unwrap()),
+                quality,
+                minutiae: fp["minutiae"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| {
+                        let raw: u8 = int(m, "angle");
+                        Minutia {
+                            kind: kind(m["type"].as_str().unwrap()),
+                            x: int(m, "positionX"),
+                            y: int(m, "positionY"),
+                            angle: if ansi_angles {
+                                super::body::two_degrees_to_iso(raw).unwrap()
+                            } else {
+                                raw
+                            },
+                            quality: int(m, "quality"),
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let first = &fingerprints[0];
+    MinutiaeRecord {
+        format,
+        width: int(first, "width"),
+        height: int(first, "height"),
+        x_resolution_ppcm: int(first, "resolutionX"),
+        y_resolution_ppcm: int(first, "resolutionY"),
+        views,
+    }
+}
+
+fn sample(dir: &Path, stem: &str) -> (Vec<u8>, Value) {
+    let bytes = read(dir, &format!("templates/{stem}.dat"));
+    let json = serde_json::from_slice(&read(dir, &format!("templates/{stem}.json"))).unwrap();
+    (bytes, json)
+}
+
+/// The ISO 2011 sample: two representations with a capture date, one quality block each, and (second one) a vendor
+/// extended data block of type 0x0221 whose length counts its header.
+#[test]
+fn iso2011_sample_matches_its_json_and_round_trips() {
+    let Some(dir) = data_dir() else { return };
+    let (bytes, json) = sample(&dir, "iso19794p2v2011__iso19794p2v2011-sample");
+    assert_eq!(detect_format(&bytes), Some(TemplateFormat::Iso19794_2_2011));
+    let record = parse_iso19794_2(&bytes).unwrap();
+    assert_eq!(
+        record,
+        expected_from_json_per_view(&json, TemplateFormat::Iso19794_2_2011, false)
+    );
+    assert_eq!(record.views.len(), 2);
+    assert_eq!(parse_minutiae_record(&bytes).unwrap(), record);
+    // Not an ANSI 2009 record: the ANSI reader refuses it with a typed error.
+    assert!(parse_ansi378(&bytes).is_err());
+    // Written back as 2011 (without the date, device and extended data), it reads as the same record.
+    let written = encode_minutiae_record(&record, record.format).unwrap();
+    assert_eq!(
+        detect_format(&written),
+        Some(TemplateFormat::Iso19794_2_2011)
+    );
+    assert_eq!(parse_iso19794_2(&written).unwrap(), record);
+    // Its minutiae are the ISO 2005 sample's.
+    let (iso2005, _) = sample(&dir, "iso19794p2v2005__iso19794p2v2005-sample");
+    let old = parse_iso19794_2(&iso2005).unwrap();
+    for (new, old) in record.views.iter().zip(&old.views) {
+        assert_eq!(new.minutiae, old.minutiae);
+        assert_eq!((new.position, new.quality), (old.position, old.quality));
+    }
+}
+
+/// The ANSI 378-2009 sample (the standard's own, as fingerprintio notes) declares a record length one byte short
+/// of its content: refused with a typed error; with the length repaired it decodes as its JSON says.
+#[test]
+fn ansi2009_sample_has_a_bad_length_and_decodes_once_repaired() {
+    let Some(dir) = data_dir() else { return };
+    let (mut bytes, json) = sample(&dir, "ansi378v2009__ansi378v2009-sample");
+    assert_eq!(detect_format(&bytes), Some(TemplateFormat::Ansi378_2009));
+    assert_eq!(
+        parse_ansi378(&bytes).unwrap_err(),
+        TemplateError::RecordLength {
+            offset: 8,
+            declared: 363,
+            actual: 364,
+            header: ANSI_2009_HEADER_BYTES
+        }
+    );
+    bytes[8..12].copy_from_slice(&364u32.to_be_bytes());
+    let record = parse_ansi378(&bytes).unwrap();
+    assert_eq!(
+        record,
+        expected_from_json_per_view(&json, TemplateFormat::Ansi378_2009, true)
+    );
+    assert_eq!(parse_minutiae_record(&bytes).unwrap(), record);
+    // ANSI angles survive a write and a read exactly.
+    let written = encode_ansi378_as(&record, AnsiVersion::V2009).unwrap();
+    assert_eq!(detect_format(&written), Some(TemplateFormat::Ansi378_2009));
+    assert_eq!(parse_ansi378(&written).unwrap(), record);
+    // The 2009 sample's minutia angles bytes are what the writer puts back.
+    assert_eq!(written[38..38 + 6], bytes[38..38 + 6]);
+}
+
+#[test]
+fn ansi2009_am1_sample_matches_its_json() {
+    let Some(dir) = data_dir() else { return };
+    let (bytes, json) = sample(&dir, "ansi378v2009am1__ansi378v2009am1-sample");
+    assert_eq!(&bytes[4..8], b"035\0");
+    assert_eq!(detect_format(&bytes), Some(TemplateFormat::Ansi378_2009));
+    let record = parse_minutiae_record(&bytes).unwrap();
+    assert_eq!(
+        record,
+        expected_from_json_per_view(&json, TemplateFormat::Ansi378_2009, true)
+    );
+    // The ISO reader refuses the ANSI-only version.
+    assert_eq!(
+        parse_iso19794_2(&bytes).unwrap_err(),
+        TemplateError::UnsupportedVersion { found: *b"035\0" }
+    );
+}
+
+/// libbiomeval's `fmr.ansi2007` uses the 20-byte header of the draft before 378-2009 (one `u16` of compliance and
+/// equipment id); its views are byte for byte the 2009 sample's, so both decode to the same record.
+#[test]
+fn libbiomeval_ansi2007_draft_header_decodes_like_the_2009_sample() {
+    let Some(dir) = data_dir() else { return };
+    let draft = read(&dir, "templates/fmr.ansi2007");
+    assert_eq!(detect_format(&draft), Some(TemplateFormat::Ansi378_2009));
+    let record = parse_ansi378(&draft).unwrap();
+    let (mut standard, _) = sample(&dir, "ansi378v2009__ansi378v2009-sample");
+    standard[8..12].copy_from_slice(&364u32.to_be_bytes());
+    assert_eq!(record, parse_ansi378(&standard).unwrap());
+    assert_eq!(
+        record
+            .views
+            .iter()
+            .map(|v| (v.position, v.minutiae.len()))
+            .collect::<Vec<_>>(),
+        [(7, 27), (2, 22)]
+    );
+}
+
+/// The older samples written in every edition read back as the same record (ANSI via angles that came from ANSI).
+#[test]
+fn samples_rewritten_in_every_edition_read_back_the_same() {
+    let Some(dir) = data_dir() else { return };
+    let iso = parse_iso19794_2(&read(&dir, "templates/fmr.iso2005")).unwrap();
+    for version in [IsoVersion::V2005, IsoVersion::V2011] {
+        let mut want = iso.clone();
+        want.format = version.into();
+        let bytes = encode_iso19794_2_as(&iso, version).unwrap();
+        assert_eq!(parse_minutiae_record(&bytes).unwrap(), want, "{version:?}");
+    }
+    let ansi = parse_ansi378(&read(&dir, "templates/fmr.ansi2004")).unwrap();
+    for version in [AnsiVersion::V2004, AnsiVersion::V2009] {
+        let mut want = ansi.clone();
+        want.format = version.into();
+        let bytes = encode_ansi378_as(&ansi, version).unwrap();
+        assert_eq!(parse_minutiae_record(&bytes).unwrap(), want, "{version:?}");
+    }
+    assert_eq!(
+        encode_ansi378(&ansi).unwrap(),
+        encode_ansi378_as(&ansi, AnsiVersion::default()).unwrap()
+    );
 }

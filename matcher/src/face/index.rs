@@ -11,6 +11,7 @@
 //! entry's score. Large indexes are scanned on several threads ([`FaceIndex::with_threads`]), each keeping its own
 //! top-k, merged at the end. The index is immutable: build a new one aside and swap it in.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 
 use super::embedding::{EMBEDDING_DIM, Embedding};
@@ -27,6 +28,10 @@ pub struct FaceIndex {
     /// `EMBEDDING_DIM` quantised components per entry, entry after entry.
     vectors: Vec<i8>,
     scales: Vec<f32>,
+    /// Subject number of each subject id.
+    ids: HashMap<String, u32>,
+    /// Entries of each subject.
+    entries_of: Vec<Vec<u32>>,
     threads: NonZeroUsize,
 }
 
@@ -34,7 +39,8 @@ impl FaceIndex {
     /// Builds the index; entries with the same subject id are grouped under that subject.
     pub fn build(entries: Vec<(String, Embedding)>) -> Self {
         let mut subjects: Vec<String> = Vec::new();
-        let mut ids: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut ids: HashMap<String, u32> = HashMap::new();
+        let mut entries_of: Vec<Vec<u32>> = Vec::new();
         let mut owner = Vec::with_capacity(entries.len());
         let mut vectors = Vec::with_capacity(entries.len() * EMBEDDING_DIM);
         let mut scales = Vec::with_capacity(entries.len());
@@ -45,6 +51,14 @@ impl FaceIndex {
                 next
             });
             let (q, scale) = embedding.quantise();
+            if entries_of.len() <= id as usize {
+                entries_of.resize_with(id as usize + 1, Vec::new);
+            }
+            if let (Some(list), Ok(entry)) =
+                (entries_of.get_mut(id as usize), u32::try_from(owner.len()))
+            {
+                list.push(entry);
+            }
             owner.push(id);
             vectors.extend_from_slice(&q);
             scales.push(scale);
@@ -55,8 +69,28 @@ impl FaceIndex {
             owner,
             vectors,
             scales,
+            ids,
+            entries_of,
             threads,
         }
+    }
+
+    /// The cosine estimate of `probe` with one subject's best entry, as [`FaceIndex::search`] computes it; `None`
+    /// if the subject has no face in the index.
+    pub fn cosine_for(&self, subject_id: &str, probe: &Embedding) -> Option<f32> {
+        let id = *self.ids.get(subject_id)?;
+        let (q, scale) = probe.quantise();
+        self.entries_of
+            .get(id as usize)?
+            .iter()
+            .filter_map(|&e| {
+                let e = e as usize;
+                let row = self
+                    .vectors
+                    .get(e * EMBEDDING_DIM..(e + 1) * EMBEDDING_DIM)?;
+                Some(dot(&q, row) as f32 * self.scales.get(e)? * scale)
+            })
+            .reduce(f32::max)
     }
 
     /// Sets how many threads a large search may use (default: the machine's available parallelism).

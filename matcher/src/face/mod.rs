@@ -23,7 +23,7 @@ mod tests_engine;
 #[cfg(test)]
 mod tests_parts;
 #[cfg(test)]
-mod tests_support;
+pub(crate) mod tests_support;
 
 use image::RgbImage;
 use thiserror::Error;

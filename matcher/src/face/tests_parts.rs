@@ -303,32 +303,3 @@ fn fusion_decides_by_false_match_rate() {
         FaceDecision::NoHit
     );
 }
-
-/// Speed of a 1:N search over 1M entries, one and two threads (`--ignored --nocapture`; timings on stderr).
-#[test]
-#[ignore = "timing: cargo test --release -p hotspot-matcher face_index_speed -- --ignored --nocapture"]
-fn face_index_speed_1m() {
-    let mut rng = StdRng::seed_from_u64(6);
-    let entries: Vec<_> = (0..1_000_000)
-        .map(|i| (format!("s{i}"), random_embedding(&mut rng)))
-        .collect();
-    let probe = near(&entries[4242].1, 0.5, &mut rng);
-    let index = FaceIndex::build(entries);
-    for threads in [1, 2] {
-        let index = index
-            .clone()
-            .with_threads(std::num::NonZeroUsize::new(threads).unwrap());
-        let mut ms: Vec<f64> = (0..30)
-            .map(|_| {
-                let t = std::time::Instant::now();
-                assert_eq!(index.search(&probe, 10)[0].0, "s4242");
-                t.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect();
-        ms.sort_by(f64::total_cmp);
-        eprintln!(
-            "face index 1M x 128, {threads} thread(s): median {:.2} ms, min {:.2} ms",
-            ms[15], ms[0]
-        );
-    }
-}
