@@ -186,14 +186,7 @@ pub(crate) fn encode(record: &MinutiaeRecord) -> Result<Vec<u8>, TemplateError> 
         ]);
         out.extend_from_slice(&UNKNOWN_VENDOR.to_be_bytes());
         out.extend_from_slice(&UNKNOWN_QUALITY_ALGORITHM.to_be_bytes());
-        for value in [
-            record.width,
-            record.height,
-            record.x_resolution_ppcm,
-            record.y_resolution_ppcm,
-        ] {
-            out.extend_from_slice(&value.to_be_bytes());
-        }
+        write::write_geometry(&mut out, record);
         out.push(minutia_count);
         write::write_minutiae(&mut out, index, view, AngleUnit::TwoDegrees)?;
         out.extend_from_slice(&0u16.to_be_bytes());

@@ -89,14 +89,7 @@ fn encode_2005(record: &MinutiaeRecord) -> Result<Vec<u8>, TemplateError> {
     out.extend_from_slice(super::VERSION_20);
     out.extend_from_slice(&total.to_be_bytes());
     out.extend_from_slice(&0u16.to_be_bytes());
-    for value in [
-        record.width,
-        record.height,
-        record.x_resolution_ppcm,
-        record.y_resolution_ppcm,
-    ] {
-        out.extend_from_slice(&value.to_be_bytes());
-    }
+    write::write_geometry(&mut out, record);
     out.extend_from_slice(&[view_count, 0]);
     for (index, view) in record.views.iter().enumerate() {
         write::write_view_2005(&mut out, index, view, AngleUnit::Iso256)?;

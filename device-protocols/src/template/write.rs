@@ -35,6 +35,19 @@ pub(crate) fn record_length(length: usize) -> Result<u32, TemplateError> {
         .map_err(|_| out_of_range("record length".to_owned(), length, MAX_TEMPLATE_BYTES))
 }
 
+/// Writes image width, height and x / y resolution (pixels per cm), each a big-endian `u16`: the same four
+/// fields, in this order, in every edition's record or view header.
+pub(crate) fn write_geometry(out: &mut Vec<u8>, record: &MinutiaeRecord) {
+    for value in [
+        record.width,
+        record.height,
+        record.x_resolution_ppcm,
+        record.y_resolution_ppcm,
+    ] {
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+}
+
 /// The number of views as a `u8`.
 pub(crate) fn view_count(record: &MinutiaeRecord) -> Result<u8, TemplateError> {
     fit_u8(
