@@ -394,12 +394,9 @@ pub fn models_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("HOTSPOT_MODELS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"));
-    let present = [
-        "face_detection_yunet_2023mar.onnx",
-        "face_recognition_sface_2021dec.onnx",
-    ]
-    .iter()
-    .all(|f| dir.join(f).is_file());
+    let present = hotspot_central::models::FILES
+        .iter()
+        .all(|f| dir.join(f).is_file());
     if present {
         return Some(dir);
     }
