@@ -2,13 +2,17 @@
 # Makes a provisioning medium for one appliance (docs/appliance.md, "Provisioning"): a small FAT image labelled
 # HOTSPOTPROV holding hotspot/gateway.toml and hotspot/pki/{ca.pem,gateway.pem,gateway.key}, for `dd` onto a
 # USB stick (or to attach as a second disk to a VM). The gateway certificate is issued with
-# `hotspot-central pki issue-gateway` from the CA in --pki (made with `hotspot-central pki init` if absent).
+# `hotspot-central pki issue-gateway` from the CA in --pki (made with `hotspot-central pki init` if absent). The
+# gateway trusts the watchlist/plugin signing key in --keys (default DIR/signing; made with
+# `hotspot-central keys init` if absent), plus any --trusted-key given (e.g. the next key during a rotation).
 #
 # Usage: scripts/appliance-provision.sh --pki DIR --site ID --central HOST:PORT --out FILE.img
 #            [--server-name NAME] [--external-broker] [--central-bin PATH] [--console-listen ADDR]
+#            [--keys DIR] [--trusted-key ed25519:...]...
 set -euo pipefail
 
-pki="" site="" central="" outimg="" server_name="central" external=0 console_listen="0.0.0.0:8080"
+pki="" site="" central="" outimg="" server_name="central" external=0 console_listen="0.0.0.0:8080" keys=""
+extra_keys=()
 central_bin="${HOTSPOT_CENTRAL_BIN:-hotspot-central}"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -20,7 +24,9 @@ while [ $# -gt 0 ]; do
         --external-broker) external=1; shift ;;
         --central-bin) central_bin="$2"; shift 2 ;;
         --console-listen) console_listen="$2"; shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --keys) keys="$2"; shift 2 ;;
+        --trusted-key) extra_keys+=("$2"); shift 2 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "appliance-provision: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -35,6 +41,10 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 [ -f "$pki/ca.pem" ] || "$central_bin" pki init --dir "$pki" >&2
 [ -f "$pki/$site.pem" ] || "$central_bin" pki issue-gateway --dir "$pki" --name "$site" >&2
+keys="${keys:-$pki/signing}"
+[ -f "$keys/signing.pub" ] || "$central_bin" keys init --dir "$keys" >&2
+trusted="\"$(tr -d '[:space:]' <"$keys/signing.pub")\""
+for k in "${extra_keys[@]}"; do trusted="$trusted, \"$k\""; done
 
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
@@ -64,6 +74,10 @@ server_name = "$server_name"
 ca = "/etc/hotspot/pki/ca.pem"
 cert = "/etc/hotspot/pki/gateway.pem"
 key = "/etc/hotspot/pki/gateway.key"
+
+[watchlist]
+# Public keys whose signatures the gateway accepts on watchlist and plugin bundles.
+trusted_keys = [$trusted]
 
 [storage]
 dir = "/var/lib/hotspot"

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{contributions, gallery, pki, serve};
+use crate::{bundles, contributions, fleet, gallery, pki, serve};
 
 /// Reference central endpoint and ops CLI for Hotspot Edge.
 #[derive(Debug, Parser)]
@@ -25,6 +25,21 @@ enum Command {
     Pki {
         #[command(subcommand)]
         command: PkiCommand,
+    },
+    /// Signing keys for watchlist and plugin bundles.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// WebAssembly plugins for gateways.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// What each gateway last reported.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
     },
     /// The watchlist and gallery.
     Watchlist {
@@ -45,6 +60,9 @@ enum Command {
         /// Face models folder (scripts/fetch-models.sh); without it faces are not compared.
         #[arg(long)]
         models: Option<PathBuf>,
+        /// Signing key (file or keys folder): publish a new watchlist whenever the gallery changes.
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
     },
     /// Enrolments delivered by gateways.
     Contributions {
@@ -75,6 +93,57 @@ enum PkiCommand {
         /// Gateway name (its site id).
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new Ed25519 signing key (`signing.key`, mode 0600) and its public key (`signing.pub`).
+    Init {
+        /// Folder for the key files.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Sign a component as the next version of a plugin and publish it to every gateway.
+    Publish {
+        /// Data folder.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Signing key (file or keys folder).
+        #[arg(long)]
+        key: PathBuf,
+        /// Plugin name.
+        #[arg(long)]
+        name: String,
+        /// World: decoder, quality or policy.
+        #[arg(long)]
+        world: String,
+        /// WIT package version the component was built against.
+        #[arg(long, default_value = "1.0.0")]
+        wit_version: String,
+        /// The component (.wasm).
+        #[arg(long)]
+        wasm: PathBuf,
+        /// Self-test input file (with --self-test-expected); repeatable.
+        #[arg(long)]
+        self_test_input: Vec<PathBuf>,
+        /// Expected self-test output file, one per --self-test-input.
+        #[arg(long)]
+        self_test_expected: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FleetCommand {
+    /// One JSON object per gateway: versions, watchlist age, backlog, last contact, refusals.
+    Status {
+        /// Data folder.
+        #[arg(long)]
+        data_dir: PathBuf,
     },
 }
 
@@ -131,6 +200,15 @@ enum WatchlistCommand {
         /// Face models folder (scripts/fetch-models.sh); needed when the manifest has faces.
         #[arg(long)]
         models: Option<PathBuf>,
+    },
+    /// Sign the gallery's watchlist as a new version (snapshot + delta) for gateways, if it changed.
+    Publish {
+        /// Data folder.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Signing key (file or keys folder).
+        #[arg(long)]
+        key: PathBuf,
     },
 }
 
@@ -207,10 +285,16 @@ fn run(command: Command) -> anyhow::Result<()> {
             listen,
             pki,
             models,
+            signing_key,
         } => {
             let faces = models
                 .as_deref()
                 .map(crate::models::load_face_engine)
+                .transpose()?
+                .map(std::sync::Arc::new);
+            let signing_key = signing_key
+                .as_deref()
+                .map(bundles::load_signing_key)
                 .transpose()?
                 .map(std::sync::Arc::new);
             let rt = tokio::runtime::Runtime::new()?;
@@ -220,6 +304,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     listen,
                     pki_dir: pki,
                     faces,
+                    signing_key,
                 },
                 shutdown_signal(),
                 |addr| {
@@ -230,12 +315,107 @@ fn run(command: Command) -> anyhow::Result<()> {
                 },
             ))?;
         }
+        Command::Watchlist {
+            command: WatchlistCommand::Publish { data_dir, key },
+        } => {
+            let key = bundles::load_signing_key(&key)?;
+            match bundles::publish_watchlist(&data_dir, &key, now_ms())? {
+                Some(p) => println!(
+                    "{}",
+                    serde_json::json!({"published": p.version, "subjects": p.subjects,
+                        "delta_ops": p.delta_ops, "key_id": hotspot_device_protocols::bundle::hex(&key.key_id())})
+                ),
+                None => println!(
+                    "{}",
+                    serde_json::json!({"published": null, "unchanged": bundles::latest_watchlist(&data_dir)})
+                ),
+            }
+        }
+        Command::Keys {
+            command: KeysCommand::Init { dir },
+        } => {
+            let key = bundles::init_keys(&dir)?;
+            println!(
+                "{}",
+                serde_json::json!({"public_key": key.public_key_text(),
+                    "key_id": hotspot_device_protocols::bundle::hex(&key.key_id()),
+                    "private_key_file": dir.join(bundles::PRIVATE_KEY_FILE)})
+            );
+        }
+        Command::Plugin { command } => run_plugin(command)?,
+        Command::Fleet {
+            command: FleetCommand::Status { data_dir },
+        } => {
+            let latest = bundles::latest_watchlist(&data_dir);
+            let plugins = bundles::latest_plugins(&data_dir);
+            let now = now_ms();
+            for r in fleet::list(&data_dir) {
+                let behind = r.watchlist_version < latest
+                    || plugins.iter().any(|(n, v)| {
+                        r.plugins
+                            .iter()
+                            .find(|p| &p.name == n)
+                            .map_or(0, |p| p.version)
+                            < *v
+                    });
+                let mut v = serde_json::to_value(&r)?;
+                v["latest_watchlist_version"] = latest.into();
+                v["behind"] = behind.into();
+                v["last_contact_age_s"] = ((now - r.last_contact_ms).max(0) / 1000).into();
+                println!("{}", serde_json::to_string(&v)?);
+            }
+        }
         Command::Contributions { command } => run_contributions(command)?,
         Command::Report { data_dir } => {
             let r = serve::report(&data_dir)?;
             println!("{}", serde_json::to_string(&r)?);
         }
     }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+fn run_plugin(command: PluginCommand) -> anyhow::Result<()> {
+    let PluginCommand::Publish {
+        data_dir,
+        key,
+        name,
+        world,
+        wit_version,
+        wasm,
+        self_test_input,
+        self_test_expected,
+    } = command;
+    anyhow::ensure!(
+        self_test_input.len() == self_test_expected.len(),
+        "give one --self-test-expected per --self-test-input ({} and {})",
+        self_test_input.len(),
+        self_test_expected.len()
+    );
+    let key = bundles::load_signing_key(&key)?;
+    let read = |p: &PathBuf| crate::fsutil::read(p, bundles::MAX_PLUGIN_BYTES);
+    let mut self_test = Vec::new();
+    for (i, e) in self_test_input.iter().zip(&self_test_expected) {
+        self_test.push(hotspot_device_protocols::bundle::PluginSelfTest {
+            input: read(i)?,
+            expected: read(e)?,
+        });
+    }
+    let spec = bundles::PluginSpec {
+        name: name.clone(),
+        world,
+        wit_version,
+        wasm: read(&wasm)?,
+        self_test,
+    };
+    let version = bundles::publish_plugin(&data_dir, &key, spec, now_ms())?;
+    println!(
+        "{}",
+        serde_json::json!({"plugin": name, "published": version})
+    );
     Ok(())
 }
 

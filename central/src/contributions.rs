@@ -257,6 +257,7 @@ pub fn accept(data_dir: &Path, id: &str) -> Result<(String, u64), ContributionEr
         lists: vec![CONTRIBUTED.to_owned()],
         fingers,
         face,
+        watchlist_expires_at_ms: None,
     }]);
     g.save(data_dir)?;
     c.status = Status::Accepted {

@@ -4,14 +4,14 @@
 //! by `watchlist import`; its `version` grows by one on every import that changes anything. `serve` watches the
 //! file and reloads it without a pause in answering. Templates are stored pre-extracted in the matcher's compact
 //! encoding and faces as embeddings (computed at import from the manifest's photo, which is not kept), so the
-//! watchlist can be shipped to gateways without any enrolment image. Format 2 added the face embedding; a format-1
-//! file is refused with a clear error (re-import the manifest).
+//! watchlist can be shipped to gateways without any enrolment image. Format 2 added the face embedding, format 3 the
+//! watchlist expiry; an older file is refused with a clear error (re-import the manifest).
 
 use std::path::{Path, PathBuf};
 
+use hotspot_device_protocols::bundle::WatchlistEntry;
 use hotspot_device_protocols::station::FingerFormat;
 use hotspot_device_protocols::template::{parse_ansi378, parse_iso19794_2};
-use hotspot_device_protocols::uplink::{WatchlistSnapshot, WatchlistSubject};
 use hotspot_matcher::face::{FaceEngine, FaceIndex};
 use hotspot_matcher::{FingerprintIndex, Subject, Template};
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,7 @@ pub const GALLERY_FILE: &str = "gallery.bin";
 /// The list that goes to gateways.
 pub const WATCHLIST: &str = "watchlist";
 /// Format version of [`GalleryFile`].
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 /// Largest gallery file read.
 const MAX_GALLERY_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Largest manifest or template file read during import.
@@ -51,6 +51,8 @@ pub struct GallerySubject {
     pub fingers: Vec<(u8, Vec<u8>)>,
     /// The face embedding (matcher encoding), when a face was supplied; the photo is not kept.
     pub face: Option<Vec<u8>>,
+    /// Unix ms after which the subject stops matching on gateways (manifest `watchlist_until`; `None`: no expiry).
+    pub watchlist_expires_at_ms: Option<i64>,
 }
 
 /// Errors reading, importing or writing the gallery.
@@ -160,21 +162,21 @@ impl GalleryFile {
         )
     }
 
-    /// The subset shipped to gateways.
-    pub fn watchlist(&self) -> WatchlistSnapshot {
-        WatchlistSnapshot {
-            version: self.version,
-            subjects: self
-                .subjects
-                .iter()
-                .filter(|s| s.lists.iter().any(|l| l == WATCHLIST))
-                .map(|s| WatchlistSubject {
+    /// The subset shipped to gateways, keyed by subject id (what `publish` signs).
+    pub fn watchlist(&self) -> std::collections::BTreeMap<String, WatchlistEntry> {
+        self.subjects
+            .iter()
+            .filter(|s| s.lists.iter().any(|l| l == WATCHLIST))
+            .map(|s| {
+                let e = WatchlistEntry {
                     subject_id: s.subject_id.clone(),
                     fingers: s.fingers.clone(),
                     face: s.face.clone(),
-                })
-                .collect(),
-        }
+                    expires_at_ms: s.watchlist_expires_at_ms,
+                };
+                (s.subject_id.clone(), e)
+            })
+            .collect()
     }
 }
 
@@ -201,6 +203,9 @@ struct ManifestLine {
     fingers: Vec<ManifestFinger>,
     #[serde(default)]
     face: Option<ManifestFace>,
+    /// RFC 3339 time after which the subject stops matching on gateways.
+    #[serde(default)]
+    watchlist_until: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -289,11 +294,20 @@ fn subject_from_line(
     if fingers.is_empty() && face.is_none() {
         return Err("a subject needs at least one finger or a face".into());
     }
+    let watchlist_expires_at_ms = match &m.watchlist_until {
+        None => None,
+        Some(t) => {
+            let at = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| format!("watchlist_until {t:?} is not an RFC 3339 time: {e}"))?;
+            Some(i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+        }
+    };
     Ok(GallerySubject {
         subject_id: m.subject_id,
         lists: m.lists,
         fingers,
         face,
+        watchlist_expires_at_ms,
     })
 }
 

@@ -6,6 +6,8 @@
 //!
 //! # Layout
 //! - [`pki`]: CA, central server certificate, gateway client certificates (`pki init`, `pki issue-gateway`).
+//! - [`bundles`]: signing keys, publishing signed watchlist and plugin bundles, choosing what a gateway needs.
+//! - [`fleet`]: what each gateway last reported (`fleet status`).
 //! - [`gallery`]: the gallery file and `watchlist import` from a JSON-lines manifest.
 //! - [`contributions`]: enrolments delivered by gateways, pending review (`contributions list|accept|reject`).
 //! - [`serve`]: the QUIC endpoint (`serve`) and the post-run `report`.
@@ -13,8 +15,10 @@
 //! - [`cli`]: argument parsing and the binary's entry point.
 //! - [`fsutil`]: bounded reads, atomic writes, private files.
 
+pub mod bundles;
 pub mod cli;
 pub mod contributions;
+pub mod fleet;
 pub mod frames;
 pub mod fsutil;
 pub mod gallery;

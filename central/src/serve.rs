@@ -1,8 +1,10 @@
 //! `hotspot-central serve`: the reference central endpoint.
 //!
 //! Accepts gateways over QUIC (ALPN `hotspot/1`, TLS 1.3 with client certificates issued by the PKI's CA), answers
-//! each submitted capture against the full gallery, idempotently on `capture_id`, serves the watchlist, and
-//! announces a new watchlist version to every connected gateway when `watchlist import` changes the gallery.
+//! each submitted capture against the full gallery, idempotently on `capture_id`, serves the signed watchlist and
+//! plugin bundles published in `DATA_DIR/bundles` ([`crate::bundles`]), announces new ones to every connected
+//! gateway, and keeps the fleet view ([`crate::fleet`]) from what gateways report. With a signing key
+//! (`serve --signing-key`) it also publishes a new watchlist version itself whenever the gallery changes.
 //!
 //! State in `DATA_DIR/db` (sled): tree `answers` (capture id -> postcard [`CentralAnswer`], written once with
 //! compare-and-swap, flushed before the answer is sent), tree `submissions` (capture id -> postcard
@@ -14,9 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+use hotspot_device_protocols::bundle::SigningKey;
 use hotspot_device_protocols::station::Decision;
 use hotspot_device_protocols::uplink::{
-    Announcement, CentralAnswer, MAX_FRAME_BYTES, Request, Response, Submission, encode_frame,
+    Announcement, CentralAnswer, MAX_FRAME_BYTES, Request, Response, Submission,
 };
 use hotspot_matcher::FingerprintIndex;
 use hotspot_matcher::face::{FaceEngine, FaceIndex};
@@ -25,10 +28,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::contributions;
-use crate::frames::{read_frame, write_encoded, write_frame};
+use crate::frames::{read_frame, write_frame};
 use crate::gallery::{GALLERY_FILE, GalleryError, GalleryFile};
 use crate::pki::{self, PkiError};
+use crate::{bundles, contributions, fleet};
 
 /// How often the gallery file is checked for a new version.
 const GALLERY_POLL: Duration = Duration::from_millis(500);
@@ -46,6 +49,8 @@ pub struct ServeOptions {
     pub pki_dir: PathBuf,
     /// Face models (`None`: faces in captures are not compared, and answers say so).
     pub faces: Option<Arc<FaceEngine>>,
+    /// Publish a new signed watchlist whenever the gallery changes (`None`: ops publish with `watchlist publish`).
+    pub signing_key: Option<Arc<SigningKey>>,
 }
 
 /// Errors starting or running central.
@@ -94,7 +99,6 @@ struct Loaded {
     version: u64,
     index: FingerprintIndex,
     faces: FaceIndex,
-    watchlist_frame: Vec<u8>,
 }
 
 struct State {
@@ -103,7 +107,10 @@ struct State {
     submissions: sled::Tree,
     meta: sled::Tree,
     db: sled::Db,
+    /// Newest published watchlist version.
     version_tx: watch::Sender<u64>,
+    /// Newest published plugin versions.
+    plugins_tx: watch::Sender<std::collections::BTreeMap<String, u64>>,
     pki_dir: PathBuf,
     data_dir: PathBuf,
     names: Mutex<Vec<(String, String)>>,
@@ -118,13 +125,10 @@ pub fn open_db(data_dir: &Path) -> Result<sled::Db, ServeError> {
 
 fn load_gallery(data_dir: &Path) -> Result<Loaded, ServeError> {
     let g = GalleryFile::load(data_dir)?;
-    let frame = encode_frame(&Response::Watchlist(g.watchlist()))
-        .map_err(|e| ServeError::Tls(format!("cannot encode watchlist: {e}")))?;
     Ok(Loaded {
         version: g.version,
         index: g.index(),
         faces: g.faces(),
-        watchlist_frame: frame,
     })
 }
 
@@ -184,7 +188,11 @@ pub async fn serve(
         })
     };
     let loaded = load_gallery(&opts.data_dir)?;
-    let (version_tx, _) = watch::channel(loaded.version);
+    if let Some(key) = &opts.signing_key {
+        publish(&opts.data_dir, key);
+    }
+    let (version_tx, _) = watch::channel(bundles::latest_watchlist(&opts.data_dir));
+    let (plugins_tx, _) = watch::channel(bundles::latest_plugins(&opts.data_dir));
     let state = Arc::new(State {
         gallery: ArcSwap::from_pointee(loaded),
         answers: tree("answers")?,
@@ -192,6 +200,7 @@ pub async fn serve(
         meta: tree("meta")?,
         db: db.clone(),
         version_tx,
+        plugins_tx,
         names: Mutex::new(pki::gateway_names(&opts.pki_dir)),
         pki_dir: opts.pki_dir.clone(),
         data_dir: opts.data_dir.clone(),
@@ -210,7 +219,11 @@ pub async fn serve(
     })?;
     info!(%local, version = state.gallery.load().version, "central listening");
     on_ready(local);
-    let watcher = tokio::spawn(watch_gallery(state.clone(), opts.data_dir.clone()));
+    let watcher = tokio::spawn(watch_gallery(
+        state.clone(),
+        opts.data_dir.clone(),
+        opts.signing_key.clone(),
+    ));
     let accept = async {
         while let Some(incoming) = endpoint.accept().await {
             tokio::spawn(handle_connection(state.clone(), incoming));
@@ -229,30 +242,66 @@ pub async fn serve(
     Ok(())
 }
 
-async fn watch_gallery(state: Arc<State>, data_dir: PathBuf) {
+/// Publishes the gallery's watchlist if it changed (online signing, `serve --signing-key`).
+fn publish(data_dir: &Path, key: &SigningKey) {
+    match bundles::publish_watchlist(data_dir, key, now_ms()) {
+        Ok(Some(p)) => info!(
+            version = p.version,
+            subjects = p.subjects,
+            delta_ops = p.delta_ops,
+            "watchlist published"
+        ),
+        Ok(None) => {}
+        Err(e) => warn!(error = %e, "cannot publish the watchlist"),
+    }
+}
+
+/// Reloads the gallery when its file changes (publishing a new watchlist with a signing key), and announces newly
+/// published watchlist and plugin bundles.
+async fn watch_gallery(state: Arc<State>, data_dir: PathBuf, key: Option<Arc<SigningKey>>) {
     let path = data_dir.join(GALLERY_FILE);
     let mut last: Option<(SystemTime, u64)> = None;
     loop {
         tokio::time::sleep(GALLERY_POLL).await;
-        let Ok(m) = std::fs::metadata(&path) else {
-            continue;
-        };
-        let stamp = (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len());
-        if last == Some(stamp) {
-            continue;
-        }
-        last = Some(stamp);
-        let dir = data_dir.clone();
-        match tokio::task::spawn_blocking(move || load_gallery(&dir)).await {
-            Ok(Ok(loaded)) if loaded.version != state.gallery.load().version => {
-                let v = loaded.version;
-                state.gallery.store(Arc::new(loaded));
-                info!(version = v, "gallery reloaded; announcing to gateways");
-                state.version_tx.send_replace(v);
+        if let Ok(m) = std::fs::metadata(&path) {
+            let stamp = (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len());
+            if last != Some(stamp) {
+                last = Some(stamp);
+                let dir = data_dir.clone();
+                let key = key.clone();
+                let reloaded = tokio::task::spawn_blocking(move || {
+                    let loaded = load_gallery(&dir)?;
+                    if let Some(key) = key {
+                        publish(&dir, &key);
+                    }
+                    Ok::<_, ServeError>(loaded)
+                })
+                .await;
+                match reloaded {
+                    Ok(Ok(loaded)) if loaded.version != state.gallery.load().version => {
+                        info!(version = loaded.version, "gallery reloaded");
+                        state.gallery.store(Arc::new(loaded));
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        warn!(error = %e, "gallery reload failed; keeping the current one")
+                    }
+                    Err(e) => warn!(error = %e, "gallery reload task failed"),
+                }
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => warn!(error = %e, "gallery reload failed; keeping the current one"),
-            Err(e) => warn!(error = %e, "gallery reload task failed"),
+        }
+        let latest = bundles::latest_watchlist(&data_dir);
+        if latest != *state.version_tx.borrow() {
+            info!(
+                version = latest,
+                "new watchlist bundle; announcing to gateways"
+            );
+            state.version_tx.send_replace(latest);
+        }
+        let plugins = bundles::latest_plugins(&data_dir);
+        if plugins != *state.plugins_tx.borrow() {
+            info!(?plugins, "new plugin bundles; announcing to gateways");
+            state.plugins_tx.send_replace(plugins);
         }
     }
 }
@@ -291,7 +340,11 @@ async fn handle_connection(state: Arc<State>, incoming: quinn::Incoming) {
     };
     let gateway = peer_name(&state, &conn);
     info!(%gateway, remote = %conn.remote_address(), "gateway connected");
-    let announcer = tokio::spawn(announce(conn.clone(), state.version_tx.subscribe()));
+    let announcer = tokio::spawn(announce(
+        conn.clone(),
+        state.version_tx.subscribe(),
+        state.plugins_tx.subscribe(),
+    ));
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
@@ -306,13 +359,31 @@ async fn handle_connection(state: Arc<State>, incoming: quinn::Incoming) {
     announcer.abort();
 }
 
-async fn announce(conn: quinn::Connection, mut rx: watch::Receiver<u64>) {
-    while rx.changed().await.is_ok() {
-        let version = *rx.borrow_and_update();
+async fn announce(
+    conn: quinn::Connection,
+    mut watchlist: watch::Receiver<u64>,
+    mut plugins: watch::Receiver<std::collections::BTreeMap<String, u64>>,
+) {
+    loop {
+        let msg = tokio::select! {
+            r = watchlist.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                Announcement::WatchlistVersion { version: *watchlist.borrow_and_update() }
+            }
+            r = plugins.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                plugins.borrow_and_update();
+                Announcement::PluginsChanged
+            }
+        };
         let Ok(mut send) = conn.open_uni().await else {
             return;
         };
-        if let Err(e) = write_frame(&mut send, &Announcement::WatchlistVersion { version }).await {
+        if let Err(e) = write_frame(&mut send, &msg).await {
             debug!(error = %e, "announcement failed");
             return;
         }
@@ -339,24 +410,60 @@ async fn handle_stream(
     };
     let result = match req {
         Request::Hello(h) => {
-            info!(%gateway, site = %h.site_id, version = %h.software_version,
+            debug!(%gateway, site = %h.site_id, version = %h.software_version,
                   watchlist = h.watchlist_version, backlog = h.backlog, "hello");
+            let (dir, gw) = (state.data_dir.clone(), gateway.clone());
+            let recorded =
+                tokio::task::spawn_blocking(move || fleet::record_hello(&dir, &gw, &h, now_ms()))
+                    .await;
+            if let Ok(Err(e)) = recorded {
+                warn!(%gateway, error = %e, "cannot record the fleet view");
+            }
             let resp = Response::Welcome {
                 central_id: "central".into(),
-                watchlist_version: state.gallery.load().version,
+                watchlist_version: *state.version_tx.borrow(),
             };
             write_frame(&mut send, &resp).await
         }
         Request::FetchWatchlist { have_version } => {
-            let loaded = state.gallery.load_full();
-            if have_version == loaded.version {
-                let resp = Response::WatchlistUnchanged {
-                    version: loaded.version,
+            let dir = state.data_dir.clone();
+            let resp = match tokio::task::spawn_blocking(move || {
+                bundles::watchlist_bundles_for(&dir, have_version)
+            })
+            .await
+            {
+                Ok(Ok(b)) if b.is_empty() => Response::WatchlistUnchanged {
+                    version: have_version,
+                },
+                Ok(Ok(b)) => Response::Bundles(b),
+                Ok(Err(e)) => transient(e.to_string()),
+                Err(e) => transient(e.to_string()),
+            };
+            write_frame(&mut send, &resp).await
+        }
+        Request::FetchPlugins { have } => {
+            let dir = state.data_dir.clone();
+            let resp =
+                match tokio::task::spawn_blocking(move || bundles::plugin_bundles_for(&dir, &have))
+                    .await
+                {
+                    Ok(Ok(b)) => Response::Bundles(b),
+                    Ok(Err(e)) => transient(e.to_string()),
+                    Err(e) => transient(e.to_string()),
                 };
-                write_frame(&mut send, &resp).await
-            } else {
-                write_encoded(&mut send, &loaded.watchlist_frame).await
+            write_frame(&mut send, &resp).await
+        }
+        Request::Report(event) => {
+            warn!(%gateway, ?event, "gateway reports");
+            let (dir, gw) = (state.data_dir.clone(), gateway.clone());
+            let recorded = tokio::task::spawn_blocking(move || {
+                fleet::record_event(&dir, &gw, &event, now_ms())
+            })
+            .await;
+            if let Ok(Err(e)) = recorded {
+                warn!(%gateway, error = %e, "cannot record the fleet view");
             }
+            write_frame(&mut send, &Response::Noted).await
         }
         Request::Submit(sub) => {
             let resp = answer(&state, &gateway, *sub).await;
@@ -372,6 +479,14 @@ async fn handle_stream(
     };
     if let Err(e) = result {
         debug!(%gateway, error = %e, "response not delivered");
+    }
+}
+
+fn transient(message: String) -> Response {
+    warn!(error = %message, "cannot serve bundles");
+    Response::Error {
+        permanent: false,
+        message,
     }
 }
 

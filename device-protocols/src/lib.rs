@@ -2,6 +2,7 @@
 //! typed error that names what is wrong and where.
 //!
 //! # Layout
+//! - [`bundle`]: signed bundles (watchlist snapshots and deltas, plugins) and their verification.
 //! - [`enrolment`]: the declarations carried by an enrolment capture (v1 extension).
 //! - [`station`]: station protocol v1 (MQTT topics and the JSON capture / result / status messages).
 //! - [`template`]: ISO/IEC 19794-2 (2005, 2011) and ANSI INCITS 378 (2004, 2009) minutiae records (read and write).
@@ -14,6 +15,7 @@
 //! Every decoder here is bounded: it refuses input larger than its documented limit before parsing.
 
 pub mod ansi_nist;
+pub mod bundle;
 pub mod enrolment;
 pub mod face;
 pub mod image;

@@ -479,6 +479,27 @@ pub struct GatewayStatus {
     /// Today's data-contribution counters (v1.1).
     #[serde(default)]
     pub contributions: ContributionStats,
+    /// Watchlist freshness (v1.2): when central made the installed watchlist, and how long ago the gateway last
+    /// confirmed with central that it is current. Past the configured limit the `watchlist_stale` alarm is raised.
+    #[serde(default)]
+    pub watchlist: WatchlistFreshness,
+}
+
+/// Watchlist freshness on the status topic (v1.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchlistFreshness {
+    /// When central made the installed version (RFC 3339; absent when none is installed).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub created_at: Option<OffsetDateTime>,
+    /// Seconds since central last confirmed the installed version is current (absent: never).
+    #[serde(default)]
+    pub age_s: Option<u64>,
+    /// The configured limit, seconds.
+    #[serde(default)]
+    pub max_age_s: u64,
+    /// `age_s` is past `max_age_s`, or nothing was ever confirmed.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 /// Serde adapter: bytes as standard base64 strings.

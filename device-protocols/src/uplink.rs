@@ -1,10 +1,13 @@
 //! Gateway <-> central frames, carried on QUIC streams (ALPN [`ALPN`]).
 //!
 //! # Framing
-//! Every message is one frame: `[version: u8 = 2][length: u32 big-endian][body: postcard]`. Version 2 added the
-//! face embedding to [`WatchlistSubject`]; a version-1 peer is refused with [`FrameError`] naming both versions. A request and its
-//! response each travel on one bidirectional stream opened by the gateway; central announces news (a new watchlist
-//! version) on unidirectional streams it opens, one [`Announcement`] frame each.
+//! Every message is one frame: `[version: u8 = 3][length: u32 big-endian][body: postcard]`. Version 2 added the
+//! face embedding to the watchlist; version 3 replaced the plain watchlist snapshot with signed bundles
+//! ([`crate::bundle`], [`Response::Bundles`]), added refusal reports ([`Request::Report`]), plugin fetches and the
+//! freshness and plugin fields of [`Hello`]. A peer speaking another version is refused with [`FrameError`] naming
+//! both versions. A request and its response each travel on one bidirectional stream opened by the gateway; central
+//! announces news (a new watchlist version, new plugins) on unidirectional streams it opens, one [`Announcement`]
+//! frame each.
 //!
 //! Decoding is bounded: [`decode_header`] refuses an unknown version or a length above the caller's limit before a
 //! single body byte is read, and postcard refuses bodies that claim more bytes than they have.
@@ -17,7 +20,7 @@ use crate::station::{Capture, CaptureResult, Decision, ResultCandidate};
 /// QUIC ALPN of protocol v1.
 pub const ALPN: &[u8] = b"hotspot/1";
 /// Frame format version written by this code.
-pub const FRAME_VERSION: u8 = 2;
+pub const FRAME_VERSION: u8 = 3;
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 5;
 /// Limit for requests and ordinary responses.
@@ -132,10 +135,52 @@ pub enum Request {
     Hello(Hello),
     /// Deliver one capture (idempotent on `capture_id`).
     Submit(Box<Submission>),
-    /// Ask for the watchlist if it is newer than `have_version`.
+    /// Ask for the watchlist bundles that lead from `have_version` to central's latest.
     FetchWatchlist {
         /// Version the gateway has (0: none).
         have_version: u64,
+    },
+    /// Ask for the plugin bundles newer than what the gateway has.
+    FetchPlugins {
+        /// Installed plugins.
+        have: Vec<PluginVersion>,
+    },
+    /// Something central ops must know (e.g. a refused bundle); answered with [`Response::Noted`].
+    Report(GatewayEvent),
+}
+
+/// A plugin installed on a gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginVersion {
+    /// Plugin name.
+    pub name: String,
+    /// Bundle version.
+    pub version: u64,
+}
+
+/// Events a gateway reports to central.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum GatewayEvent {
+    /// A bundle was refused; the installed watchlist or plugin stays.
+    BundleRefused {
+        /// `watchlist-snapshot`, `watchlist-delta`, `plugin`, or `unknown` when it did not verify.
+        kind: String,
+        /// The version it claimed (0 when it did not verify).
+        version: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A plugin was rolled back to its previous version.
+    PluginRolledBack {
+        /// Plugin name.
+        name: String,
+        /// The version taken out.
+        from_version: u64,
+        /// The version back in service (0: none).
+        to_version: u64,
+        /// Why.
+        reason: String,
     },
 }
 
@@ -150,6 +195,16 @@ pub struct Hello {
     pub watchlist_version: u64,
     /// Captures waiting in the outbox.
     pub backlog: u64,
+    /// Oldest queued capture's age in seconds, if any.
+    pub oldest_backlog_s: Option<u64>,
+    /// When central made the installed watchlist (Unix ms; 0: none).
+    pub watchlist_created_at_ms: i64,
+    /// Seconds since the gateway last confirmed with central that its watchlist is current (`None`: never).
+    pub watchlist_age_s: Option<u64>,
+    /// Installed plugins.
+    pub plugins: Vec<PluginVersion>,
+    /// Active alarms (e.g. `watchlist_stale`, `disk_quota`), as on the status topic.
+    pub alarms: Vec<String>,
 }
 
 /// One capture delivered to central.
@@ -178,13 +233,16 @@ pub enum Response {
     },
     /// Answer to [`Request::Submit`].
     Answer(CentralAnswer),
-    /// Answer to [`Request::FetchWatchlist`] when newer.
-    Watchlist(WatchlistSnapshot),
+    /// Answer to [`Request::FetchWatchlist`] / [`Request::FetchPlugins`]: signed bundles ([`crate::bundle`]) to
+    /// verify and apply in order (watchlist: one snapshot, or the deltas from the gateway's version).
+    Bundles(Vec<Vec<u8>>),
     /// Answer to [`Request::FetchWatchlist`] when the gateway is current.
     WatchlistUnchanged {
         /// The current version.
         version: u64,
     },
+    /// Answer to [`Request::Report`].
+    Noted,
     /// The request could not be served; retry later unless `permanent`.
     Error {
         /// Whether retrying the same request can succeed.
@@ -236,26 +294,6 @@ impl CentralAnswer {
     }
 }
 
-/// The watchlist as shipped to gateways: pre-extracted templates only, never images.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WatchlistSnapshot {
-    /// Monotonic version.
-    pub version: u64,
-    /// Subjects on the watchlist.
-    pub subjects: Vec<WatchlistSubject>,
-}
-
-/// One watchlist subject.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WatchlistSubject {
-    /// Subject id.
-    pub subject_id: String,
-    /// `(position, template)` where template is the matcher's compact encoding.
-    pub fingers: Vec<(u8, Vec<u8>)>,
-    /// The face embedding in the matcher's encoding (134 bytes for SFace), never the photo.
-    pub face: Option<Vec<u8>>,
-}
-
 /// Central -> gateway, unsolicited.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -265,6 +303,8 @@ pub enum Announcement {
         /// The version.
         version: u64,
     },
+    /// New plugin bundles are available (fetch with [`Request::FetchPlugins`]).
+    PluginsChanged,
 }
 
 #[cfg(test)]
@@ -283,8 +323,8 @@ mod tests {
 
     #[test]
     fn header_limits() {
-        // Version 1 (before faces in the watchlist) and unknown later versions are refused.
-        for old_or_new in [1, FRAME_VERSION + 1] {
+        // Versions 1 and 2 (before signed bundles) and unknown later versions are refused.
+        for old_or_new in [1, 2, FRAME_VERSION + 1] {
             assert!(matches!(
                 decode_header([old_or_new, 0, 0, 0, 1], 10),
                 Err(FrameError::Version { found }) if found == old_or_new
@@ -302,14 +342,7 @@ mod tests {
 
     #[test]
     fn truncated_body_is_an_error() {
-        let snap = Response::Watchlist(WatchlistSnapshot {
-            version: 3,
-            subjects: vec![WatchlistSubject {
-                subject_id: "s".into(),
-                fingers: vec![(1, vec![1, 2, 3])],
-                face: None,
-            }],
-        });
+        let snap = Response::Bundles(vec![vec![1, 2, 3], vec![4; 40]]);
         let f = encode_frame(&snap).unwrap();
         let body = &f[HEADER_LEN..f.len() - 2];
         assert!(decode_body::<Response>(body).is_err());

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hotspot_device_protocols::uplink::WatchlistSnapshot;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tracing::{info, warn};
 
@@ -17,7 +16,7 @@ use crate::mqtt::{self, MqttParams};
 use crate::pipeline::Pipeline;
 use crate::shared::Shared;
 use crate::store::{Store, StoreError};
-use crate::uplink::{Uplink, UplinkError, install_snapshot};
+use crate::uplink::{Uplink, UplinkError};
 use crate::watchlist::Watchlist;
 use crate::{broker, console, status};
 
@@ -95,13 +94,33 @@ fn mqtt_params(cfg: &Config) -> Result<MqttParams, StartError> {
     })
 }
 
-fn load_watchlist(store: &Store) -> Option<WatchlistSnapshot> {
-    match store.meta_get("watchlist") {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(error = %e, "stored watchlist unreadable; waiting for central");
-            None
+/// Installs the persisted watchlist and its freshness; on failure starts empty and waits for central's snapshot.
+async fn restore_watchlist(watchlist: &Arc<Watchlist>, store: &Store, audit: &Audit) {
+    if let Ok(Some(ms)) = store.meta_get::<i64>(crate::watchlist::CONFIRMED_META_KEY) {
+        watchlist.set_confirmed_at(ms);
+    }
+    let w = watchlist.clone();
+    match tokio::task::spawn_blocking(move || w.restore(crate::pipeline::now_ms())).await {
+        Ok(Ok(0)) => info!("no watchlist installed yet; waiting for central"),
+        Ok(Ok(version)) => {
+            let c = watchlist.current();
+            info!(
+                version,
+                subjects = c.subjects,
+                expired = c.expired,
+                "watchlist restored"
+            );
         }
+        Ok(Err(e)) => {
+            warn!(error = %e, "stored watchlist unusable; waiting for central's snapshot");
+            audit.record(
+                "system",
+                "watchlist.unreadable",
+                "",
+                serde_json::json!({ "reason": e.to_string() }),
+            );
+        }
+        Err(e) => warn!(error = %e, "watchlist restore task failed"),
     }
 }
 
@@ -220,9 +239,17 @@ pub async fn run(
     let outbox_notify = Arc::new(Notify::new());
     let (fresh_tx, fresh_rx) = mpsc::channel(1024);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let max_age_ms = i64::try_from(cfg.watchlist.max_age_hours * 3_600_000).unwrap_or(i64::MAX);
+    let watchlist = Arc::new(Watchlist::new(
+        cfg.watchlist.trusted(),
+        &cfg.storage.dir,
+        store.payload_key(),
+        max_age_ms,
+    ));
+    restore_watchlist(&watchlist, &store, &audit).await;
     let pipeline = Arc::new(Pipeline {
         store: store.clone(),
-        watchlist: Arc::new(Watchlist::default()),
+        watchlist: watchlist.clone(),
         faces,
         client: client.clone(),
         shared: shared.clone(),
@@ -233,9 +260,6 @@ pub async fn run(
         audit: audit.clone(),
         stats_lock: std::sync::Mutex::new(()),
     });
-    if let Some(snapshot) = load_watchlist(&store) {
-        install_snapshot(&pipeline, snapshot).await;
-    }
     let uplink = Arc::new(Uplink::new(
         cfg.uplink.clone(),
         cfg.site.id.clone(),
@@ -275,6 +299,19 @@ pub async fn run(
         audit.clone(),
     ));
     tasks.spawn(purge_periodically(store.clone(), cfg.retention()));
+    let expiry_audit = audit.clone();
+    tasks.spawn(
+        watchlist
+            .clone()
+            .run_expiry(crate::pipeline::now_ms, move |version, expired| {
+                expiry_audit.record(
+                    "system",
+                    "watchlist.expired",
+                    version.to_string(),
+                    serde_json::json!({ "entries": expired }),
+                );
+            }),
+    );
     let app = console::router(pipeline.clone());
     tasks.spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

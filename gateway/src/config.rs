@@ -28,6 +28,31 @@ pub struct Config {
     /// `[face]`: face matching (absent: faces are not compared, and results say so).
     #[serde(default)]
     pub face: Option<FaceConfig>,
+    /// `[watchlist]`: who may sign watchlist and plugin bundles, and how old a watchlist may get.
+    pub watchlist: WatchlistConfig,
+}
+
+/// `[watchlist]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchlistConfig {
+    /// Public keys whose signatures are accepted on bundles (`ed25519:<base64>`, from `hotspot-central keys init`).
+    /// During a key rotation, list the old and the new key.
+    pub trusted_keys: Vec<String>,
+    /// A watchlist central has not confirmed current for longer than this raises `watchlist_stale`, hours.
+    #[serde(default = "default_max_age_hours")]
+    pub max_age_hours: u64,
+}
+
+fn default_max_age_hours() -> u64 {
+    24
+}
+
+impl WatchlistConfig {
+    /// The trusted keys (validated at load, so this cannot fail for a loaded config).
+    pub fn trusted(&self) -> hotspot_device_protocols::bundle::TrustedKeys {
+        hotspot_device_protocols::bundle::TrustedKeys::parse(&self.trusted_keys).unwrap_or_default()
+    }
 }
 
 /// `[face]`: where the face models are.
@@ -319,6 +344,25 @@ impl Config {
                 }
             }
         }
+        if self.watchlist.trusted_keys.is_empty() {
+            e.push(
+                "watchlist.trusted_keys must list at least one key (hotspot-central keys init prints it); \
+                 without one no watchlist can ever be installed"
+                    .into(),
+            );
+        }
+        if let Err(errors) =
+            hotspot_device_protocols::bundle::TrustedKeys::parse(&self.watchlist.trusted_keys)
+        {
+            e.extend(
+                errors
+                    .into_iter()
+                    .map(|k| format!("watchlist.trusted_keys: {k}")),
+            );
+        }
+        if !(1..=24 * 365).contains(&self.watchlist.max_age_hours) {
+            e.push("watchlist.max_age_hours must be 1..=8760".into());
+        }
         if self.storage.dir.as_os_str().is_empty() {
             e.push("storage.dir must not be empty".into());
         }
@@ -475,6 +519,8 @@ key = "{d}/gw.key"
 dir = "{d}/state"
 [console]
 listen = "127.0.0.1:0"
+[watchlist]
+trusted_keys = ["ed25519:O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik="]
 "#,
             d = dir.display()
         )
@@ -496,15 +542,33 @@ listen = "127.0.0.1:0"
             .replace("post-1", "bad id!")
             .replace("127.0.0.1:1883", "nowhere")
             .replace("127.0.0.1:4433", "no-port")
-            .replace("gw.key", "missing.key");
+            .replace("gw.key", "missing.key")
+            .replace("ed25519:O2on", "ed25519:!O2on");
         let errors = Config::parse(&text).unwrap_err();
-        assert_eq!(errors.len(), 4, "{errors:#?}");
-        for key in ["site.id", "broker.listen", "uplink.central", "uplink.key"] {
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+        for key in [
+            "site.id",
+            "broker.listen",
+            "uplink.central",
+            "uplink.key",
+            "watchlist.trusted_keys",
+        ] {
             assert!(
                 errors.iter().any(|e| e.contains(key)),
                 "{key} missing in {errors:#?}"
             );
         }
+    }
+
+    #[test]
+    fn a_gateway_without_trusted_keys_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let text = sample(d.path()).replace(
+            "trusted_keys = [\"ed25519:O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=\"]",
+            "trusted_keys = []",
+        );
+        let errors = Config::parse(&text).unwrap_err();
+        assert!(errors[0].contains("at least one key"), "{errors:?}");
     }
 
     #[test]

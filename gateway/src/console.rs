@@ -28,6 +28,10 @@ pub struct ConsoleStatus {
     pub backlog: u64,
     /// Today's data-contribution counters.
     pub contributions: hotspot_device_protocols::station::ContributionStats,
+    /// Watchlist freshness.
+    pub watchlist: hotspot_device_protocols::station::WatchlistFreshness,
+    /// Active alarms (storage and `watchlist_stale`).
+    pub alarms: Vec<String>,
 }
 
 fn status(p: &Pipeline) -> ConsoleStatus {
@@ -38,6 +42,8 @@ fn status(p: &Pipeline) -> ConsoleStatus {
         watchlist_subjects: w.subjects,
         backlog: p.store.backlog(),
         contributions: p.contribution_stats(),
+        watchlist: crate::status::freshness(p),
+        alarms: p.alarms(),
     }
 }
 
@@ -99,10 +105,10 @@ async fn page(State(p): State<Arc<Pipeline>>) -> Html<String> {
         ),
         (
             "Alarms",
-            if s.shared.alarms.is_empty() {
+            if s.alarms.is_empty() {
                 "none".to_owned()
             } else {
-                s.shared.alarms.join(", ")
+                format!("<strong>{}</strong>", escape(&s.alarms.join(", ")))
             },
         ),
         (
@@ -111,6 +117,18 @@ async fn page(State(p): State<Arc<Pipeline>>) -> Html<String> {
                 "version {} ({} subjects)",
                 s.watchlist_version, s.watchlist_subjects
             ),
+        ),
+        (
+            "Watchlist freshness",
+            match s.watchlist.age_s {
+                None => "<strong>never confirmed by central</strong>".to_owned(),
+                Some(a) if s.watchlist.stale => format!(
+                    "<strong>STALE: confirmed {} min ago (limit {} min)</strong>",
+                    a / 60,
+                    s.watchlist.max_age_s / 60
+                ),
+                Some(a) => format!("confirmed current {} min ago", a / 60),
+            },
         ),
         ("Backlog to central", s.backlog.to_string()),
         (

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotspot_central::{gallery, pki, serve};
+use hotspot_central::{bundles, gallery, pki, serve};
 use hotspot_device_protocols::station::{
     CaptureResult, Decision, Face, FaceFormat, Finger, FingerFormat, Purpose, Source,
 };
@@ -187,6 +187,7 @@ fn gateway_config(
     central: SocketAddr,
     broker_port: u16,
     models: Option<&Path>,
+    trusted_key: &str,
 ) -> Result<Config, DemoError> {
     let pki = dir.join("pki");
     let face = models.map_or(String::new(), |m| {
@@ -213,11 +214,14 @@ retry_max_ms = 2000
 dir = "{state}"
 [console]
 listen = "127.0.0.1:0"
+[watchlist]
+trusted_keys = ["{trusted}"]
 {face}"#,
         ca = pki.join("ca.pem").display(),
         cert = pki.join("demo-post.pem").display(),
         key = pki.join("demo-post.key").display(),
         state = dir.join("gateway").display(),
+        trusted = trusted_key,
     );
     Config::parse(&text).map_err(|e| DemoError(format!("config: {}", e.join("; "))))
 }
@@ -260,6 +264,8 @@ pub async fn run(
     let mut rng = StdRng::seed_from_u64(2026);
     pki::init(&dir.join("pki")).map_err(step("pki init"))?;
     pki::issue_gateway(&dir.join("pki"), "demo-post").map_err(step("pki issue-gateway"))?;
+    let signing_key = bundles::init_keys(&dir.join("keys")).map_err(step("keys init"))?;
+    let trusted_key = signing_key.public_key_text();
     let engine = match &opts.faces {
         Some((models, _)) => Some(Arc::new(
             hotspot_central::models::load_face_engine(models).map_err(step("face models"))?,
@@ -281,6 +287,7 @@ pub async fn run(
         listen: "127.0.0.1:0".parse().map_err(step("address"))?,
         pki_dir: dir.join("pki"),
         faces: engine.clone(),
+        signing_key: Some(Arc::new(signing_key)),
     };
     let central = tokio::spawn(serve::serve(
         central_opts,
@@ -295,7 +302,7 @@ pub async fn run(
 
     let broker_port = free_port()?;
     let models = opts.faces.as_ref().map(|(m, _)| m.as_path());
-    let cfg = gateway_config(dir, central_addr, broker_port, models)?;
+    let cfg = gateway_config(dir, central_addr, broker_port, models, &trusted_key)?;
     let (gw_stop, gw_stop_rx) = oneshot::channel::<()>();
     let (gw_ready, gw_ready_rx) = oneshot::channel();
     let gateway = tokio::spawn(crate::app::run(

@@ -285,6 +285,15 @@ impl Pipeline {
         self.publish_and_mark(id, &station, &result).await;
     }
 
+    /// Active alarms: storage ([`Shared::alarms`]) and `watchlist_stale`.
+    pub fn alarms(&self) -> Vec<String> {
+        let mut a = self.shared.alarms();
+        if self.watchlist.stale(now_ms()) {
+            a.push("watchlist_stale".to_owned());
+        }
+        a
+    }
+
     /// Today's contribution counters (persisted per day in the `meta` tree) and the enrolments queued now.
     pub fn contribution_stats(&self) -> ContributionStats {
         let day = today();

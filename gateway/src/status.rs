@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotspot_device_protocols::station::{GATEWAY_STATUS_TOPIC, GatewayStatus, UplinkState};
+use hotspot_device_protocols::station::{
+    GATEWAY_STATUS_TOPIC, GatewayStatus, UplinkState, WatchlistFreshness,
+};
 use rumqttc::{AsyncClient, QoS};
 
 use crate::pipeline::{Pipeline, now_ms};
@@ -29,8 +31,27 @@ pub fn current(pipeline: &Pipeline, state: &str) -> GatewayStatus {
         updated_at: time::OffsetDateTime::now_utc(),
         link: pipeline.shared.link(),
         disk_used_percent: pipeline.shared.disk_fraction() * 100.0,
-        alarms: pipeline.shared.alarms(),
+        alarms: pipeline.alarms(),
         contributions: pipeline.contribution_stats(),
+        watchlist: freshness(pipeline),
+    }
+}
+
+/// The watchlist's freshness, as on the status topic and the console.
+pub fn freshness(pipeline: &Pipeline) -> WatchlistFreshness {
+    let now = now_ms();
+    let w = &pipeline.watchlist;
+    let created = w.current().created_at_ms;
+    WatchlistFreshness {
+        created_at: (created > 0)
+            .then(|| {
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(created) * 1_000_000)
+                    .ok()
+            })
+            .flatten(),
+        age_s: w.age_ms(now).map(|a| u64::try_from(a / 1000).unwrap_or(0)),
+        max_age_s: u64::try_from(w.max_age_ms() / 1000).unwrap_or(0),
+        stale: w.stale(now),
     }
 }
 
@@ -50,6 +71,7 @@ pub fn last_will(site_id: &str) -> Vec<u8> {
         disk_used_percent: 0.0,
         alarms: Vec::new(),
         contributions: Default::default(),
+        watchlist: WatchlistFreshness::default(),
     };
     serde_json::to_vec(&s).unwrap_or_default()
 }

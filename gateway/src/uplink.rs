@@ -24,8 +24,8 @@ use hotspot_central::frames::{StreamError, read_frame, write_frame};
 use hotspot_central::pki;
 use hotspot_device_protocols::station::{CaptureResult, Decision, Source, UplinkState};
 use hotspot_device_protocols::uplink::{
-    ALPN, Announcement, Hello, MAX_FRAME_BYTES, MAX_WATCHLIST_FRAME_BYTES, Request, Response,
-    Submission, WatchlistSnapshot,
+    ALPN, Announcement, GatewayEvent, Hello, MAX_FRAME_BYTES, MAX_WATCHLIST_FRAME_BYTES, Request,
+    Response, Submission,
 };
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tower::{Service as _, ServiceExt as _};
@@ -36,6 +36,9 @@ use crate::backoff::Backoff;
 use crate::config::{Congestion, UplinkConfig};
 use crate::link::{Counters, LinkMonitor};
 use crate::pipeline::{Pipeline, now_ms};
+
+/// How often `Hello` is re-sent on a live connection.
+const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// Errors of one uplink session.
 #[derive(Debug, thiserror::Error)]
@@ -220,23 +223,86 @@ impl Uplink {
         result
     }
 
-    async fn serve_connection(self: Arc<Self>, conn: quinn::Connection) -> Result<(), UplinkError> {
-        let hello = Request::Hello(Hello {
+    fn hello(&self) -> Request {
+        let now = now_ms();
+        let installed = self.pipeline.watchlist.current();
+        Request::Hello(Hello {
             site_id: self.site_id.clone(),
             software_version: env!("CARGO_PKG_VERSION").to_owned(),
-            watchlist_version: self.pipeline.watchlist.current().version,
+            watchlist_version: installed.version,
             backlog: self.pipeline.store.backlog(),
-        });
-        match request(&conn, &hello, MAX_FRAME_BYTES, self.timeout()).await? {
+            oldest_backlog_s: self
+                .pipeline
+                .store
+                .oldest_backlog_ms()
+                .map(|t| u64::try_from(now.saturating_sub(t) / 1000).unwrap_or(0)),
+            watchlist_created_at_ms: installed.created_at_ms,
+            watchlist_age_s: self
+                .pipeline
+                .watchlist
+                .age_ms(now)
+                .map(|a| u64::try_from(a / 1000).unwrap_or(0)),
+            plugins: Vec::new(),
+            alarms: self.pipeline.alarms(),
+        })
+    }
+
+    /// Sends `Hello`; returns central's newest watchlist version.
+    async fn say_hello(&self, conn: &quinn::Connection) -> Result<u64, UplinkError> {
+        match request(conn, &self.hello(), MAX_FRAME_BYTES, self.timeout()).await? {
             Response::Welcome {
                 watchlist_version, ..
-            } => {
-                if watchlist_version != self.pipeline.watchlist.current().version {
-                    self.fetch_watchlist(&conn).await?;
-                }
-            }
-            other => return Err(unexpected(&other)),
+            } => Ok(watchlist_version),
+            other => Err(unexpected(&other)),
         }
+    }
+
+    /// Fetches when central has another version, otherwise records that central confirmed ours.
+    async fn sync_watchlist(
+        &self,
+        conn: &quinn::Connection,
+        central_version: u64,
+    ) -> Result<(), UplinkError> {
+        if central_version != self.pipeline.watchlist.current().version {
+            self.fetch_watchlist(conn).await
+        } else {
+            self.confirm_watchlist().await;
+            Ok(())
+        }
+    }
+
+    async fn confirm_watchlist(&self) {
+        let now = now_ms();
+        self.pipeline.watchlist.confirm(now);
+        if let Err(e) = self
+            .pipeline
+            .store
+            .meta_set(crate::watchlist::CONFIRMED_META_KEY, &now)
+        {
+            warn!(error = %e, "cannot persist the watchlist confirmation time");
+        }
+    }
+
+    /// Re-sends `Hello` every [`HEARTBEAT`] (central's fleet view: backlog, freshness, alarms); a newer watchlist
+    /// version in the answer is handed to the session like an announcement.
+    async fn heartbeat(self: Arc<Self>, conn: quinn::Connection, news: mpsc::Sender<u64>) {
+        loop {
+            tokio::time::sleep(HEARTBEAT).await;
+            match self.say_hello(&conn).await {
+                Ok(v) if v != self.pipeline.watchlist.current().version => {
+                    if news.send(v).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => self.confirm_watchlist().await,
+                Err(e) => warn!(error = %e, "heartbeat failed"),
+            }
+        }
+    }
+
+    async fn serve_connection(self: Arc<Self>, conn: quinn::Connection) -> Result<(), UplinkError> {
+        let central_version = self.say_hello(&conn).await?;
+        self.sync_watchlist(&conn, central_version).await?;
         let (failures, mut failed) = mpsc::channel(4);
         let session = Arc::new(Session {
             uplink: self.clone(),
@@ -248,17 +314,18 @@ impl Uplink {
         });
         let (ann_tx, mut ann_rx) = mpsc::channel(8);
         let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(listen_announcements(conn.clone(), ann_tx));
+        tasks.spawn(listen_announcements(conn.clone(), ann_tx.clone()));
         tasks.spawn(session.clone().fresh_lane());
         tasks.spawn(session.clone().backlog_lane());
         tasks.spawn(self.clone().monitor(conn.clone()));
+        tasks.spawn(self.clone().heartbeat(conn.clone(), ann_tx.clone()));
         let result = loop {
             tokio::select! {
                 Some(e) = failed.recv() => break Err(e),
                 e = conn.closed() => break Err(UplinkError::Connection(e)),
                 Some(v) = ann_rx.recv() => {
-                    info!(version = v, "central announced a new watchlist");
-                    if let Err(e) = self.fetch_watchlist(&conn).await {
+                    info!(version = v, "central has a new watchlist");
+                    if let Err(e) = self.sync_watchlist(&conn, v).await {
                         break Err(e);
                     }
                 }
@@ -291,11 +358,34 @@ impl Uplink {
         let have_version = self.pipeline.watchlist.current().version;
         let req = Request::FetchWatchlist { have_version };
         match request(conn, &req, MAX_WATCHLIST_FRAME_BYTES, self.timeout()).await? {
-            Response::Watchlist(snapshot) => {
-                install_snapshot(&self.pipeline, snapshot).await;
+            Response::Bundles(bundles) => {
+                if let Some(refusal) = install_bundles(&self.pipeline, bundles).await {
+                    let event = GatewayEvent::BundleRefused {
+                        kind: refusal.kind,
+                        version: refusal.version,
+                        reason: refusal.reason,
+                    };
+                    match request(
+                        conn,
+                        &Request::Report(event),
+                        MAX_FRAME_BYTES,
+                        self.timeout(),
+                    )
+                    .await
+                    {
+                        Ok(Response::Noted) => {}
+                        Ok(other) => warn!(response = ?other, "central did not note the refusal"),
+                        Err(e) => warn!(error = %e, "cannot report the refusal to central"),
+                    }
+                }
+                // Central's fleet view learns the new version now rather than at the next heartbeat.
+                self.say_hello(conn).await?;
                 Ok(())
             }
-            Response::WatchlistUnchanged { .. } => Ok(()),
+            Response::WatchlistUnchanged { .. } => {
+                self.confirm_watchlist().await;
+                Ok(())
+            }
             other => Err(unexpected(&other)),
         }
     }
@@ -497,43 +587,61 @@ async fn listen_announcements(conn: quinn::Connection, tx: mpsc::Sender<u64>) {
     }
 }
 
-/// Builds, persists and swaps in a snapshot; on any failure the installed watchlist stays.
-pub async fn install_snapshot(pipeline: &Arc<Pipeline>, snapshot: WatchlistSnapshot) {
-    let version = snapshot.version;
+/// Verifies, applies, persists and swaps in watchlist bundles; on any failure the installed watchlist stays and
+/// the refusal is logged and audited, and returned so that it can be reported to central.
+pub async fn install_bundles(
+    pipeline: &Arc<Pipeline>,
+    bundles: Vec<Vec<u8>>,
+) -> Option<crate::watchlist::Refusal> {
     let wl = pipeline.watchlist.clone();
-    let (built, snapshot) =
-        match tokio::task::spawn_blocking(move || (wl.build(&snapshot), snapshot)).await {
-            Ok(pair) => pair,
+    let result =
+        match tokio::task::spawn_blocking(move || wl.apply_bundles(&bundles, now_ms())).await {
+            Ok(r) => r,
             Err(e) => {
-                error!(error = %e, "watchlist build task failed");
-                return;
+                error!(error = %e, "watchlist install task failed");
+                return None;
             }
         };
-    let installed = match built {
-        Ok(i) => i,
-        Err(e) => {
-            warn!(version, error = %e, "watchlist refused; keeping the installed one");
-            let detail = serde_json::json!({ "reason": e.to_string() });
-            pipeline
-                .audit
-                .record("central", "watchlist.refused", version.to_string(), detail);
-            return;
+    match result {
+        Ok(a) => {
+            info!(
+                from = a.from_version,
+                version = a.version,
+                subjects = a.subjects,
+                expired = a.expired,
+                bundles = ?a.kinds,
+                took_ms = a.took_ms,
+                "watchlist installed"
+            );
+            let detail = serde_json::json!({
+                "from_version": a.from_version, "subjects": a.subjects, "expired": a.expired,
+                "bundles": a.kinds, "signed_by": a.key_ids, "took_ms": a.took_ms,
+            });
+            pipeline.audit.record(
+                "central",
+                "watchlist.installed",
+                a.version.to_string(),
+                detail,
+            );
+            if let Err(e) = pipeline
+                .store
+                .meta_set(crate::watchlist::CONFIRMED_META_KEY, &now_ms())
+            {
+                warn!(error = %e, "cannot persist the watchlist confirmation time");
+            }
+            None
         }
-    };
-    if let Err(e) = pipeline.store.meta_put("watchlist", &snapshot).await {
-        warn!(error = %e, "cannot persist watchlist; it will be fetched again after a restart");
+        Err(r) => {
+            warn!(kind = %r.kind, version = r.version, reason = %r.reason,
+                  "watchlist update refused; keeping the installed one");
+            let detail = serde_json::json!({ "kind": r.kind, "reason": r.reason });
+            pipeline.audit.record(
+                "central",
+                "watchlist.refused",
+                r.version.to_string(),
+                detail,
+            );
+            Some(r)
+        }
     }
-    info!(
-        version,
-        subjects = installed.subjects,
-        "watchlist installed"
-    );
-    let detail = serde_json::json!({ "subjects": installed.subjects });
-    pipeline.audit.record(
-        "central",
-        "watchlist.installed",
-        version.to_string(),
-        detail,
-    );
-    pipeline.watchlist.install(installed);
 }

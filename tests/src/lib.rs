@@ -218,6 +218,11 @@ impl World {
                 "gw-1",
             ],
         );
+        // The watchlist signing key; central signs a new watchlist whenever its gallery changes (`--signing-key`).
+        run_cli(
+            bins.central,
+            &["keys", "init", "--dir", d.join("keys").to_str().unwrap()],
+        );
         let mut rng = StdRng::seed_from_u64(7);
         let (mut watchlist, mut central_only) = (Vec::new(), Vec::new());
         let mut manifest = String::new();
@@ -279,6 +284,8 @@ impl World {
             .arg(self.path("central"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--pki"])
             .arg(self.path("pki"))
+            .arg("--signing-key")
+            .arg(self.path("keys"))
             .args(extra);
         let p = spawn_ready(cmd, self.path(&format!("central-{}.log", unique())));
         let port = p.ready["listen"]
@@ -319,6 +326,24 @@ impl World {
         uplink: &str,
         storage: &str,
     ) -> PathBuf {
+        self.gateway_config_named("gw-1", broker, central_port, uplink, storage)
+    }
+
+    /// As [`World::gateway_config_with`] for gateway `name`: `gw-1` uses `gateway.toml` and the folder `gateway`,
+    /// any other name `NAME.toml` and `NAME/` (issue its certificate first with [`World::issue_gateway`]).
+    pub fn gateway_config_named(
+        &self,
+        name: &str,
+        broker: &BrokerSetup,
+        central_port: u16,
+        uplink: &str,
+        storage: &str,
+    ) -> PathBuf {
+        let (file, state) = if name == "gw-1" {
+            ("gateway.toml".to_owned(), "gateway".to_owned())
+        } else {
+            (format!("{name}.toml"), name.to_owned())
+        };
         let broker_section = match broker {
             BrokerSetup::Embedded(p) => format!("mode = \"embedded\"\nlisten = \"127.0.0.1:{p}\""),
             BrokerSetup::External(p) => {
@@ -327,17 +352,42 @@ impl World {
         };
         let pki = self.path("pki");
         let text = format!(
-            "[site]\nid = \"gw-1\"\n[broker]\n{broker_section}\nretry_initial_ms = 100\nretry_max_ms = 1000\n\
+            "[site]\nid = \"{name}\"\n[broker]\n{broker_section}\nretry_initial_ms = 100\nretry_max_ms = 1000\n\
              [uplink]\ncentral = \"127.0.0.1:{central_port}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n{uplink}\n\
+             [watchlist]\ntrusted_keys = [\"{}\"]\n\
              [storage]\ndir = \"{}\"\n{storage}\n[console]\nlisten = \"127.0.0.1:0\"\n",
             pki.join("ca.pem").display(),
-            pki.join("gw-1.pem").display(),
-            pki.join("gw-1.key").display(),
-            self.path("gateway").display(),
+            pki.join(format!("{name}.pem")).display(),
+            pki.join(format!("{name}.key")).display(),
+            self.public_key(),
+            self.path(&state).display(),
         );
-        let path = self.path("gateway.toml");
+        let path = self.path(&file);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    /// Issues a client certificate for another gateway.
+    pub fn issue_gateway(&self, name: &str) {
+        run_cli(
+            self.bins.central,
+            &[
+                "pki",
+                "issue-gateway",
+                "--dir",
+                self.path("pki").to_str().unwrap(),
+                "--name",
+                name,
+            ],
+        );
+    }
+
+    /// The watchlist signing key's public key (`keys/signing.pub`).
+    pub fn public_key(&self) -> String {
+        std::fs::read_to_string(self.path("keys/signing.pub"))
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     /// Starts the gateway with `config`.

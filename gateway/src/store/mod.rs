@@ -7,7 +7,7 @@
 //! | `local` | capture id | [`StoredResult`]: the local result and whether it was handed to MQTT |
 //! | `central` | capture id | [`StoredResult`]: central's result, same |
 //! | `outbox` | `[priority: u8][sequence: u64 BE]` | capture id: captures still to deliver, drained in key order |
-//! | `meta` | name | e.g. `watchlist`: the installed watchlist snapshot |
+//! | `meta` | name | small state, e.g. `watchlist_confirmed_ms` (watchlist freshness) and the daily contribution counters; the watchlist itself is in `storage.dir/watchlist.sealed` ([`crate::watchlist`]) |
 //! | `quarantine` | `[tree: u8][original key]` | the raw bytes of a value that failed its checksum |
 //!
 //! Priorities: 0 local hit, 1 screening, 2 enrolment; sequences are the engine's monotonic ids, so each class drains
@@ -595,6 +595,11 @@ impl Store {
             record::encode(value)?,
         )])?;
         self.flush().await
+    }
+
+    /// The payload key (the watchlist file is sealed with it too).
+    pub fn payload_key(&self) -> Arc<PayloadKey> {
+        self.key.clone()
     }
 
     /// Bytes the database occupies on disk.
