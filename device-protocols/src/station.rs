@@ -20,6 +20,8 @@ pub const TOPIC_PREFIX: &str = "hotspot/v1";
 pub const CAPTURES_FILTER: &str = "hotspot/v1/stations/+/captures";
 /// Filter the gateway subscribes to for station presence.
 pub const STATION_STATUS_FILTER: &str = "hotspot/v1/stations/+/status";
+/// Subscription filter for vendor payloads decoded by a plugin (v1.2): `.../{id}/vendor/{decoder}`.
+pub const VENDOR_CAPTURES_FILTER: &str = "hotspot/v1/stations/+/vendor/+";
 /// The gateway's own retained status topic.
 pub const GATEWAY_STATUS_TOPIC: &str = "hotspot/v1/gateway/status";
 /// Largest capture payload accepted, checked before parsing.
@@ -32,6 +34,11 @@ pub const MAX_ID_LEN: usize = 64;
 /// Topic on which station `station_id` publishes captures.
 pub fn captures_topic(station_id: &str) -> String {
     format!("{TOPIC_PREFIX}/stations/{station_id}/captures")
+}
+
+/// Topic on which station `station_id` publishes vendor payloads for decoder plugin `decoder` (v1.2).
+pub fn vendor_topic(station_id: &str, decoder: &str) -> String {
+    format!("{TOPIC_PREFIX}/stations/{station_id}/vendor/{decoder}")
 }
 
 /// Topic on which the gateway publishes results for station `station_id`.
@@ -53,6 +60,8 @@ pub enum StationTopic<'a> {
     Status(&'a str),
     /// `.../{id}/results`
     Results(&'a str),
+    /// `.../{id}/vendor/{decoder}` (v1.2): a vendor payload for the named decoder plugin.
+    Vendor(&'a str, &'a str),
 }
 
 /// Errors in a topic name or identifier.
@@ -94,7 +103,13 @@ pub fn parse_station_topic(topic: &str) -> Result<StationTopic<'_>, TopicError> 
         "captures" => Ok(StationTopic::Captures(id)),
         "status" => Ok(StationTopic::Status(id)),
         "results" => Ok(StationTopic::Results(id)),
-        _ => Err(not_ours()),
+        other => match other.strip_prefix("vendor/") {
+            Some(decoder) => {
+                validate_id(decoder)?;
+                Ok(StationTopic::Vendor(id, decoder))
+            }
+            None => Err(not_ours()),
+        },
     }
 }
 
@@ -657,6 +672,12 @@ mod tests {
         );
         assert!(parse_station_topic("hotspot/v1/stations/x y/captures").is_err());
         assert!(parse_station_topic("hotspot/v1/stations/x/other").is_err());
+        assert_eq!(
+            parse_station_topic(&vendor_topic("st-2", "acme-fs200")),
+            Ok(StationTopic::Vendor("st-2", "acme-fs200"))
+        );
+        assert!(parse_station_topic("hotspot/v1/stations/x/vendor/").is_err());
+        assert!(parse_station_topic("hotspot/v1/stations/x/vendor/a/b").is_err());
         assert!(parse_station_topic("other/topic").is_err());
     }
 

@@ -247,6 +247,27 @@ pub async fn run(
         max_age_ms,
     ));
     restore_watchlist(&watchlist, &store, &audit).await;
+    let plugins = Arc::new(
+        crate::plugins::Plugins::new(
+            cfg.plugins.as_ref(),
+            cfg.watchlist.trusted(),
+            &cfg.storage.dir,
+        )
+        .map_err(|e| StartError::Config(format!("plugins: {e}")))?,
+    );
+    {
+        let p = plugins.clone();
+        let refused = tokio::task::spawn_blocking(move || p.restore())
+            .await
+            .unwrap_or_default();
+        for r in refused {
+            warn!(reason = %r.reason, "stored plugin not installed");
+        }
+        let installed = plugins.installed();
+        if !installed.is_empty() {
+            info!(?installed, "plugins restored");
+        }
+    }
     let pipeline = Arc::new(Pipeline {
         store: store.clone(),
         watchlist: watchlist.clone(),
@@ -259,6 +280,8 @@ pub async fn run(
         fresh: fresh_tx,
         audit: audit.clone(),
         stats_lock: std::sync::Mutex::new(()),
+        plugins,
+        plugin_events: std::sync::Mutex::new(Vec::new()),
     });
     let uplink = Arc::new(Uplink::new(
         cfg.uplink.clone(),

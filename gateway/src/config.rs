@@ -30,6 +30,55 @@ pub struct Config {
     pub face: Option<FaceConfig>,
     /// `[watchlist]`: who may sign watchlist and plugin bundles, and how old a watchlist may get.
     pub watchlist: WatchlistConfig,
+    /// `[plugins]`: WebAssembly plugins (absent: plugin bundles are refused).
+    #[serde(default)]
+    pub plugins: Option<PluginsConfig>,
+}
+
+/// How plugins are run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginBackend {
+    /// wasmtime's Pulley interpreter: no executable memory needed (`MemoryDenyWriteExecute=yes` stays on).
+    Pulley,
+    /// Cranelift native code: faster, needs writable+executable memory.
+    Cranelift,
+}
+
+impl From<PluginBackend> for hotspot_plugins::Backend {
+    fn from(b: PluginBackend) -> Self {
+        match b {
+            PluginBackend::Pulley => Self::Pulley,
+            PluginBackend::Cranelift => Self::Cranelift,
+        }
+    }
+}
+
+/// `[plugins]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// `pulley` (default) or `cranelift`.
+    #[serde(default = "default_backend")]
+    pub backend: PluginBackend,
+    /// Memory one plugin call may use, MiB.
+    #[serde(default = "default_plugin_memory_mib")]
+    pub max_memory_mib: usize,
+    /// Time one plugin call may take, ms.
+    #[serde(default = "default_plugin_deadline_ms")]
+    pub call_deadline_ms: u64,
+}
+
+fn default_backend() -> PluginBackend {
+    PluginBackend::Pulley
+}
+
+fn default_plugin_memory_mib() -> usize {
+    64
+}
+
+fn default_plugin_deadline_ms() -> u64 {
+    500
 }
 
 /// `[watchlist]`
@@ -359,6 +408,14 @@ impl Config {
                     .into_iter()
                     .map(|k| format!("watchlist.trusted_keys: {k}")),
             );
+        }
+        if let Some(p) = &self.plugins {
+            if !(1..=1024).contains(&p.max_memory_mib) {
+                e.push("plugins.max_memory_mib must be 1..=1024".into());
+            }
+            if !(1..=60_000).contains(&p.call_deadline_ms) {
+                e.push("plugins.call_deadline_ms must be 1..=60000".into());
+            }
         }
         if !(1..=24 * 365).contains(&self.watchlist.max_age_hours) {
             e.push("watchlist.max_age_hours must be 1..=8760".into());

@@ -29,6 +29,7 @@ pub mod demo;
 pub mod link;
 pub mod mqtt;
 pub mod pipeline;
+pub mod plugins;
 pub mod quality;
 pub mod shared;
 pub mod station_sim;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use hotspot_device_protocols::station::{
     CAPTURES_FILTER, CaptureResult, GATEWAY_STATUS_TOPIC, STATION_STATUS_FILTER, StationPresence,
-    StationTopic, parse_station_topic, results_topic,
+    StationTopic, VENDOR_CAPTURES_FILTER, parse_station_topic, results_topic,
 };
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, Publish, QoS};
 use tokio::sync::mpsc;
@@ -27,6 +27,8 @@ use crate::shared::Shared;
 pub struct Inbound {
     /// Station id from the topic.
     pub station_id: String,
+    /// For a vendor payload, the decoder plugin named in the topic.
+    pub decoder: Option<String>,
     /// The PUBLISH, to be acknowledged once stored.
     pub publish: Publish,
 }
@@ -89,7 +91,11 @@ pub async fn run_event_loop(
                     "connected to MQTT broker"
                 );
                 backoff.reset();
-                for filter in [CAPTURES_FILTER, STATION_STATUS_FILTER] {
+                for filter in [
+                    CAPTURES_FILTER,
+                    VENDOR_CAPTURES_FILTER,
+                    STATION_STATUS_FILTER,
+                ] {
                     if let Err(e) = client.try_subscribe(filter, QoS::AtLeastOnce) {
                         warn!(error = %e, filter, "subscribe request failed");
                     }
@@ -117,9 +123,14 @@ async fn dispatch(
     p: Publish,
 ) {
     match parse_station_topic(&p.topic) {
-        Ok(StationTopic::Captures(id)) => {
+        Ok(StationTopic::Captures(id)) | Ok(StationTopic::Vendor(id, _)) => {
+            let decoder = match parse_station_topic(&p.topic) {
+                Ok(StationTopic::Vendor(_, d)) => Some(d.to_owned()),
+                _ => None,
+            };
             let inbound = Inbound {
                 station_id: id.to_owned(),
+                decoder,
                 publish: p,
             };
             if ingest.send(inbound).await.is_err() {

@@ -49,6 +49,10 @@ pub struct Pipeline {
     pub audit: Audit,
     /// Serialises updates of the daily contribution counters.
     pub stats_lock: std::sync::Mutex<()>,
+    /// WebAssembly plugins (decoders of vendor payloads).
+    pub plugins: Arc<crate::plugins::Plugins>,
+    /// Plugin rollbacks not yet reported to central.
+    pub plugin_events: std::sync::Mutex<Vec<crate::plugins::RolledBack>>,
 }
 
 /// Today's date (UTC), `YYYY-MM-DD`.
@@ -84,6 +88,52 @@ fn decode(station: &str, payload: &[u8]) -> Result<Capture, CaptureRejection> {
 }
 
 impl Pipeline {
+    /// Runs the decoder plugin named in a vendor topic (on a blocking thread: it is sandboxed, not cheap).
+    async fn decode_vendor(
+        &self,
+        name: &str,
+        inbound: &Inbound,
+    ) -> Result<Capture, CaptureRejection> {
+        let plugins = self.plugins.clone();
+        let (name, payload, station) = (
+            name.to_owned(),
+            inbound.publish.payload.to_vec(),
+            inbound.station_id.clone(),
+        );
+        let now = time::OffsetDateTime::now_utc();
+        let joined = tokio::task::spawn_blocking(move || {
+            let (result, rolled_back) = plugins.decode(&name, &payload, &station, now);
+            (name, result, rolled_back)
+        })
+        .await;
+        let (name, result, rolled_back) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(CaptureRejection {
+                    capture_id: None,
+                    reason: format!("decoder task failed: {e}"),
+                });
+            }
+        };
+        if let Some(r) = rolled_back {
+            warn!(plugin = %r.name, from = r.from_version, to = r.to_version, reason = %r.reason,
+                  "plugin rolled back");
+            self.audit.record(
+                "system",
+                "plugin.rolled_back",
+                r.name.clone(),
+                serde_json::json!({"from_version": r.from_version, "to_version": r.to_version, "reason": r.reason}),
+            );
+            if let Ok(mut pending) = self.plugin_events.lock() {
+                pending.push(r);
+            }
+        }
+        result.map_err(|reason| CaptureRejection {
+            capture_id: None,
+            reason: format!("vendor payload for decoder {name:?}: {reason}"),
+        })
+    }
+
     /// Processes captures in arrival order until the channel closes.
     pub async fn run_ingest(self: Arc<Self>, mut rx: mpsc::Receiver<Inbound>) {
         while let Some(inbound) = rx.recv().await {
@@ -94,7 +144,11 @@ impl Pipeline {
     async fn ingest(self: &Arc<Self>, inbound: Inbound) {
         let received_ms = now_ms();
         let station = inbound.station_id.clone();
-        let capture = match decode(&station, &inbound.publish.payload) {
+        let decoded = match &inbound.decoder {
+            None => decode(&station, &inbound.publish.payload),
+            Some(name) => self.decode_vendor(name, &inbound).await,
+        };
+        let capture = match decoded {
             Ok(c) => c,
             Err(rej) => return self.reject(&inbound, rej.capture_id, rej.reason).await,
         };

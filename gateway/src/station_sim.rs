@@ -119,6 +119,19 @@ impl SimStation {
         Ok(())
     }
 
+    /// Publishes a vendor payload for decoder plugin `decoder` (QoS 1).
+    pub async fn send_vendor(&self, decoder: &str, payload: Vec<u8>) -> Result<(), SimError> {
+        self.client
+            .publish(
+                hotspot_device_protocols::station::vendor_topic(&self.id, decoder),
+                QoS::AtLeastOnce,
+                false,
+                payload,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The next result, if one arrives within `timeout`.
     pub async fn next_result(&mut self, timeout: Duration) -> Option<CaptureResult> {
         tokio::time::timeout(timeout, self.results.recv())

@@ -242,7 +242,7 @@ impl Uplink {
                 .watchlist
                 .age_ms(now)
                 .map(|a| u64::try_from(a / 1000).unwrap_or(0)),
-            plugins: Vec::new(),
+            plugins: self.pipeline.plugins.installed(),
             alarms: self.pipeline.alarms(),
         })
     }
@@ -285,12 +285,13 @@ impl Uplink {
 
     /// Re-sends `Hello` every [`HEARTBEAT`] (central's fleet view: backlog, freshness, alarms); a newer watchlist
     /// version in the answer is handed to the session like an announcement.
-    async fn heartbeat(self: Arc<Self>, conn: quinn::Connection, news: mpsc::Sender<u64>) {
+    async fn heartbeat(self: Arc<Self>, conn: quinn::Connection, news: mpsc::Sender<News>) {
         loop {
             tokio::time::sleep(HEARTBEAT).await;
+            self.report_plugin_events(&conn).await;
             match self.say_hello(&conn).await {
                 Ok(v) if v != self.pipeline.watchlist.current().version => {
-                    if news.send(v).await.is_err() {
+                    if news.send(News::Watchlist(v)).await.is_err() {
                         return;
                     }
                 }
@@ -300,9 +301,91 @@ impl Uplink {
         }
     }
 
+    /// Reports an event to central (logged when central cannot take it: the audit log has it anyway).
+    async fn report(&self, conn: &quinn::Connection, event: GatewayEvent) {
+        match request(
+            conn,
+            &Request::Report(event),
+            MAX_FRAME_BYTES,
+            self.timeout(),
+        )
+        .await
+        {
+            Ok(Response::Noted) => {}
+            Ok(other) => warn!(response = ?other, "central did not note the report"),
+            Err(e) => warn!(error = %e, "cannot report to central"),
+        }
+    }
+
+    /// Reports plugin rollbacks noticed since the last call.
+    async fn report_plugin_events(&self, conn: &quinn::Connection) {
+        let events = match self.pipeline.plugin_events.lock() {
+            Ok(mut e) => std::mem::take(&mut *e),
+            Err(_) => return,
+        };
+        for r in events {
+            let event = GatewayEvent::PluginRolledBack {
+                name: r.name,
+                from_version: r.from_version,
+                to_version: r.to_version,
+                reason: r.reason,
+            };
+            self.report(conn, event).await;
+        }
+    }
+
+    /// Fetches and installs plugin bundles newer than the installed ones; refusals are audited and reported.
+    async fn fetch_plugins(&self, conn: &quinn::Connection) -> Result<(), UplinkError> {
+        let req = Request::FetchPlugins {
+            have: self.pipeline.plugins.installed(),
+        };
+        let bundles = match request(conn, &req, MAX_WATCHLIST_FRAME_BYTES, self.timeout()).await? {
+            Response::Bundles(b) => b,
+            other => return Err(unexpected(&other)),
+        };
+        if bundles.is_empty() {
+            return Ok(());
+        }
+        for b in bundles {
+            let plugins = self.pipeline.plugins.clone();
+            let result = tokio::task::spawn_blocking(move || plugins.install_bundle(&b))
+                .await
+                .map_err(|e| UplinkError::Central(format!("plugin install task: {e}")))?;
+            match result {
+                Ok((name, version)) => {
+                    info!(plugin = %name, version, "plugin installed");
+                    self.pipeline.audit.record(
+                        "central",
+                        "plugin.installed",
+                        name,
+                        serde_json::json!({ "version": version }),
+                    );
+                }
+                Err(r) => {
+                    warn!(kind = %r.kind, version = r.version, reason = %r.reason, "plugin refused");
+                    self.pipeline.audit.record(
+                        "central",
+                        "plugin.refused",
+                        r.version.to_string(),
+                        serde_json::json!({ "kind": r.kind, "reason": r.reason }),
+                    );
+                    let event = GatewayEvent::BundleRefused {
+                        kind: r.kind,
+                        version: r.version,
+                        reason: r.reason,
+                    };
+                    self.report(conn, event).await;
+                }
+            }
+        }
+        self.say_hello(conn).await?;
+        Ok(())
+    }
+
     async fn serve_connection(self: Arc<Self>, conn: quinn::Connection) -> Result<(), UplinkError> {
         let central_version = self.say_hello(&conn).await?;
         self.sync_watchlist(&conn, central_version).await?;
+        self.fetch_plugins(&conn).await?;
         let (failures, mut failed) = mpsc::channel(4);
         let session = Arc::new(Session {
             uplink: self.clone(),
@@ -323,9 +406,18 @@ impl Uplink {
             tokio::select! {
                 Some(e) = failed.recv() => break Err(e),
                 e = conn.closed() => break Err(UplinkError::Connection(e)),
-                Some(v) = ann_rx.recv() => {
-                    info!(version = v, "central has a new watchlist");
-                    if let Err(e) = self.sync_watchlist(&conn, v).await {
+                Some(news) = ann_rx.recv() => {
+                    let done = match news {
+                        News::Watchlist(v) => {
+                            info!(version = v, "central has a new watchlist");
+                            self.sync_watchlist(&conn, v).await
+                        }
+                        News::Plugins => {
+                            info!("central has new plugins");
+                            self.fetch_plugins(&conn).await
+                        }
+                    };
+                    if let Err(e) = done {
                         break Err(e);
                     }
                 }
@@ -365,18 +457,7 @@ impl Uplink {
                         version: refusal.version,
                         reason: refusal.reason,
                     };
-                    match request(
-                        conn,
-                        &Request::Report(event),
-                        MAX_FRAME_BYTES,
-                        self.timeout(),
-                    )
-                    .await
-                    {
-                        Ok(Response::Noted) => {}
-                        Ok(other) => warn!(response = ?other, "central did not note the refusal"),
-                        Err(e) => warn!(error = %e, "cannot report the refusal to central"),
-                    }
+                    self.report(conn, event).await;
                 }
                 // Central's fleet view learns the new version now rather than at the next heartbeat.
                 self.say_hello(conn).await?;
@@ -573,16 +654,28 @@ fn unexpected(resp: &Response) -> UplinkError {
     }
 }
 
-async fn listen_announcements(conn: quinn::Connection, tx: mpsc::Sender<u64>) {
+/// What the session hears about from central (announcements, heartbeat answers).
+#[derive(Debug, Clone, Copy)]
+enum News {
+    /// Central's newest watchlist version.
+    Watchlist(u64),
+    /// New plugin bundles.
+    Plugins,
+}
+
+async fn listen_announcements(conn: quinn::Connection, tx: mpsc::Sender<News>) {
     while let Ok(mut recv) = conn.accept_uni().await {
-        match read_frame::<Announcement>(&mut recv, 4096).await {
-            Ok(Announcement::WatchlistVersion { version }) => {
-                if tx.send(version).await.is_err() {
-                    return;
-                }
+        let news = match read_frame::<Announcement>(&mut recv, 4096).await {
+            Ok(Announcement::WatchlistVersion { version }) => News::Watchlist(version),
+            Ok(Announcement::PluginsChanged) => News::Plugins,
+            Ok(_) => continue,
+            Err(e) => {
+                warn!(error = %e, "bad announcement from central");
+                continue;
             }
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "bad announcement from central"),
+        };
+        if tx.send(news).await.is_err() {
+            return;
         }
     }
 }

@@ -376,8 +376,7 @@ impl Watchlist {
             kinds.push(kind);
             key_ids.push(v.key_id);
         }
-        let built =
-            Self::build_aside(&content, now_ms).map_err(|e| refuse(last.0, last.1, &e))?;
+        let built = Self::build_aside(&content, now_ms).map_err(|e| refuse(last.0, last.1, &e))?;
         let build_ms = started.elapsed().as_millis() as i64;
         self.save_content(&content)
             .map_err(|e| refuse(last.0, last.1, &format!("cannot persist: {e}")))?;

@@ -391,8 +391,17 @@ impl World {
     }
 
     /// Starts the gateway with `config`.
+    /// `HOTSPOT_E2E_GATEWAY_WRAPPER=PROG` starts it as `PROG GATEWAY run ...` (e.g. `scripts/mdwe-exec` to run
+    /// it with memory-deny-write-execute, as systemd's `MemoryDenyWriteExecute=yes` does).
     pub fn gateway(&self, config: &Path) -> Proc {
-        let mut cmd = Command::new(self.bins.gateway);
+        let mut cmd = match std::env::var_os("HOTSPOT_E2E_GATEWAY_WRAPPER") {
+            Some(w) => {
+                let mut c = Command::new(w);
+                c.arg(self.bins.gateway);
+                c
+            }
+            None => Command::new(self.bins.gateway),
+        };
         cmd.arg("run").arg("--config").arg(config);
         spawn_ready(cmd, self.path(&format!("gateway-{}.log", unique())))
     }
@@ -454,6 +463,19 @@ pub fn models_dir() -> Option<PathBuf> {
         "face models not found in {}: run scripts/fetch-models.sh",
         dir.display()
     );
+    assert!(std::env::var_os("CI").is_none(), "{why} (CI is set)");
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+/// The example plugins built by `scripts/build-plugins.sh` (`HOTSPOT_PLUGINS_DIR`), or `None` after saying why;
+/// with `CI` set their absence is a failure.
+pub fn plugins_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("HOTSPOT_PLUGINS_DIR").map(PathBuf::from);
+    if let Some(d) = dir.filter(|d| d.join("vendor-decoder.wasm").is_file()) {
+        return Some(d);
+    }
+    let why = "example plugins not found: set HOTSPOT_PLUGINS_DIR to the output of scripts/build-plugins.sh";
     assert!(std::env::var_os("CI").is_none(), "{why} (CI is set)");
     eprintln!("SKIPPED: {why}");
     None
@@ -657,6 +679,24 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (code, body)
+}
+
+/// Waits up to 10 s until the file at `path` contains every one of `needles` (the audit writer syncs in batches);
+/// returns its text.
+pub async fn wait_file_contains(path: &Path, needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if needles.iter().all(|n| text.contains(n)) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never contained {needles:?}:\n{text}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Polls the gateway's `/api/status` until `pred` holds or 30 s pass.

@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use hotspot_device_protocols::bundle::{self, Body, Payload, SigningKey};
-use hotspot_e2e::{BrokerSetup, TEST_UPLINK, World, free_tcp_port, run_cli, wait_status};
+use hotspot_e2e::{
+    BrokerSetup, TEST_UPLINK, World, free_tcp_port, run_cli, wait_file_contains, wait_status,
+};
 
 fn fleet(w: &World) -> Vec<serde_json::Value> {
     let out = run_cli(
@@ -107,11 +109,7 @@ async fn rollout_converges_and_forged_bundles_are_refused() {
     let (_gw2, console2) = start("gw-2");
     let s2 = wait_status(&console2, |s| s["watchlist_version"] == 3).await;
     assert_eq!(s2["watchlist_subjects"], 10);
-    let log = std::fs::read_to_string(w.path("gw-2/audit.log")).unwrap();
-    assert!(
-        log.contains("watchlist-delta"),
-        "gw-2 should have applied deltas: {log}"
-    );
+    wait_file_contains(&w.path("gw-2/audit.log"), &["watchlist-delta"]).await;
     wait_fleet(&w, |f| {
         f.len() == 2
             && f.iter()
@@ -153,10 +151,6 @@ async fn rollout_converges_and_forged_bundles_are_refused() {
         assert_eq!(s["watchlist_subjects"], 10);
     }
     for log in ["gateway/audit.log", "gw-2/audit.log"] {
-        let text = std::fs::read_to_string(w.path(log)).unwrap();
-        assert!(
-            text.contains("watchlist.refused") && text.contains("unknown key"),
-            "{log}: {text}"
-        );
+        wait_file_contains(&w.path(log), &["watchlist.refused", "unknown key"]).await;
     }
 }

@@ -1,0 +1,327 @@
+//! WebAssembly plugins on the gateway: signed plugin bundles verified, compiled once (cached), self-tested,
+//! swapped in, rolled back when they misbehave, and decoder plugins called for vendor payloads.
+//!
+//! # Install path ([`Plugins::install_bundle`], blocking)
+//! 1. The bundle is verified against `[watchlist] trusted_keys` (the same keys sign watchlists and plugins) before
+//!    anything in it is decoded; it must carry a plugin.
+//! 2. Its version must be newer than the installed one of the same name (rollback and replay refused).
+//! 3. The component is loaded by [`PluginHost::load`] (its bytes wrapped in [`VerifiedWasm`] only now, after the
+//!    signature check; compiled once, cached in `storage.dir/plugin-cache`), then [`PluginSlot::install`] runs the
+//!    bundle's self-tests and swaps it in, keeping the previous version for rollback.
+//! 4. The verified bundle is written to `storage.dir/plugins/<name>.bundle` (temporary file, fsync, rename) and
+//!    installed again at the next start, after verifying it again.
+//!
+//! Any failure leaves the installed plugin as it was. Only `decoder` plugins are used by this gateway version;
+//! `quality` and `policy` bundles are refused with that reason (the host library supports them; the pipeline does
+//! not call them yet).
+//!
+//! # Vendor payloads
+//! A station that does not speak protocol v1 publishes its own format on
+//! `hotspot/v1/stations/{id}/vendor/{decoder}`; [`Plugins::decode`] runs the named decoder, whose capture goes
+//! through the station protocol's own validation and then the normal ingest path.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use hotspot_device_protocols::bundle::{self, Body, MAX_BUNDLE_BYTES, PluginBody, TrustedKeys};
+use hotspot_device_protocols::station::{Capture, decode_capture};
+use hotspot_device_protocols::uplink::PluginVersion;
+use hotspot_plugins::{
+    DecodeInput, Decoder, Expected, HealthPolicy, HostConfig, PluginHost, PluginMeta, PluginSlot,
+    SelfTest, VerifiedWasm, WIT_PACKAGE,
+};
+use tracing::warn;
+
+use crate::config::PluginsConfig;
+use crate::watchlist::Refusal;
+
+/// A plugin rolled back after most of its calls failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack {
+    /// Plugin name.
+    pub name: String,
+    /// Version taken out.
+    pub from_version: u64,
+    /// Version back in service.
+    pub to_version: u64,
+    /// Why.
+    pub reason: String,
+}
+
+struct Installed {
+    slot: Arc<PluginSlot<Decoder>>,
+    /// (bundle version, verified bundle bytes) of the active plugin and of the one a rollback returns to.
+    current: (u64, Vec<u8>),
+    previous: Option<(u64, Vec<u8>)>,
+    rollbacks_seen: usize,
+}
+
+/// The gateway's plugins.
+pub struct Plugins {
+    host: Option<PluginHost>,
+    trusted: TrustedKeys,
+    dir: PathBuf,
+    decoders: Mutex<BTreeMap<String, Installed>>,
+}
+
+impl std::fmt::Debug for Plugins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugins")
+            .field("enabled", &self.host.is_some())
+            .field("installed", &self.installed())
+            .finish_non_exhaustive()
+    }
+}
+
+fn refusal(kind: &str, version: u64, reason: impl std::fmt::Display) -> Refusal {
+    Refusal {
+        kind: kind.to_owned(),
+        version,
+        reason: reason.to_string(),
+    }
+}
+
+impl Plugins {
+    /// Plugins as configured (`None`: plugins off, every plugin bundle refused with that reason).
+    pub fn new(
+        cfg: Option<&PluginsConfig>,
+        trusted: TrustedKeys,
+        storage_dir: &Path,
+    ) -> Result<Self, String> {
+        let host = match cfg {
+            None => None,
+            Some(c) => {
+                let mut hc = HostConfig::with_backend(c.backend.into());
+                hc.max_memory_bytes = c.max_memory_mib.saturating_mul(1024 * 1024);
+                hc.call_deadline = std::time::Duration::from_millis(c.call_deadline_ms);
+                hc.cache_dir = Some(storage_dir.join("plugin-cache"));
+                Some(PluginHost::new(hc).map_err(|e| e.to_string())?)
+            }
+        };
+        Ok(Self {
+            host,
+            trusted,
+            dir: storage_dir.join("plugins"),
+            decoders: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Installed>> {
+        self.decoders.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Installed plugins and their bundle versions (what `Hello` reports).
+    pub fn installed(&self) -> Vec<PluginVersion> {
+        self.lock()
+            .iter()
+            .map(|(name, i)| PluginVersion {
+                name: name.clone(),
+                version: i.current.0,
+            })
+            .collect()
+    }
+
+    /// Installs the bundles persisted by earlier runs (verified again). Returns what was refused.
+    pub fn restore(&self) -> Vec<Refusal> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut refused = Vec::new();
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.extension().is_none_or(|x| x != "bundle") {
+                continue;
+            }
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    if let Err(r) = self.install(&bytes, false) {
+                        refused.push(r);
+                    }
+                }
+                Err(err) => {
+                    refused.push(refusal("plugin", 0, format!("{}: {err}", path.display())))
+                }
+            }
+        }
+        refused
+    }
+
+    /// Verifies and installs one plugin bundle; returns `(name, version)`. Blocking (compiles, self-tests).
+    pub fn install_bundle(&self, bytes: &[u8]) -> Result<(String, u64), Refusal> {
+        self.install(bytes, true)
+    }
+
+    fn install(&self, bytes: &[u8], persist: bool) -> Result<(String, u64), Refusal> {
+        let v = bundle::verify(bytes, &self.trusted, MAX_BUNDLE_BYTES)
+            .map_err(|e| refusal("unknown", 0, e))?;
+        let version = v.payload.version;
+        let Body::Plugin(body) = &v.payload.body else {
+            return Err(refusal(v.payload.kind(), version, "not a plugin bundle"));
+        };
+        if bundle::sha256(&body.wasm) != v.payload.content_hash {
+            return Err(refusal(
+                "plugin",
+                version,
+                "component hash differs from the signed one",
+            ));
+        }
+        let Some(host) = &self.host else {
+            return Err(refusal(
+                "plugin",
+                version,
+                format!(
+                    "plugin {}: plugins are off on this gateway (no [plugins] section)",
+                    body.name
+                ),
+            ));
+        };
+        if body.world != "decoder" {
+            return Err(refusal(
+                "plugin",
+                version,
+                format!(
+                    "plugin {}: world {:?} is not used by this gateway version (decoder only)",
+                    body.name, body.world
+                ),
+            ));
+        }
+        if let Some(i) = self.lock().get(&body.name)
+            && version <= i.current.0
+        {
+            return Err(refusal(
+                "plugin",
+                version,
+                format!(
+                    "plugin {}: version {version} is not newer than the installed version {} (rollback or replay)",
+                    body.name, i.current.0
+                ),
+            ));
+        }
+        let tests = self_tests(body).map_err(|e| refusal("plugin", version, e))?;
+        let meta = PluginMeta {
+            name: body.name.clone(),
+            version: format!("{version}.0.0"),
+            wit: format!("{WIT_PACKAGE}@{}", body.wit_version),
+            world: "decoder-plugin".into(),
+        };
+        // The signature over these bytes was checked above: only now may they be compiled (and their cached
+        // native code loaded).
+        let plugin = host
+            .load::<Decoder>(meta, VerifiedWasm::signature_checked_by_caller(&body.wasm))
+            .map_err(|e| refusal("plugin", version, format!("plugin {}: {e}", body.name)))?;
+        let mut map = self.lock();
+        let slot = map.get(&body.name).map_or_else(
+            || Arc::new(PluginSlot::new(HealthPolicy::default())),
+            |i| i.slot.clone(),
+        );
+        slot.install(plugin, &tests)
+            .map_err(|e| refusal("plugin", version, format!("plugin {}: {e}", body.name)))?;
+        if persist && let Err(e) = self.persist(&body.name, bytes) {
+            warn!(plugin = %body.name, error = %e, "cannot persist the plugin; it is fetched again after a restart");
+        }
+        let previous = map.remove(&body.name).map(|i| i.current);
+        let rollbacks_seen = slot.status().rollbacks.len();
+        map.insert(
+            body.name.clone(),
+            Installed {
+                slot,
+                current: (version, bytes.to_vec()),
+                previous,
+                rollbacks_seen,
+            },
+        );
+        Ok((body.name.clone(), version))
+    }
+
+    fn persist(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write as _;
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.dir.join(format!("{name}.bundle"));
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(&self.dir)?.sync_all()
+    }
+
+    /// Runs decoder `name` on a vendor payload. `Err` is the reason to give the station. Blocking.
+    pub fn decode(
+        &self,
+        name: &str,
+        payload: &[u8],
+        station_id: &str,
+        received_at: time::OffsetDateTime,
+    ) -> (Result<Capture, String>, Option<RolledBack>) {
+        let Some(slot) = self.lock().get(name).map(|i| i.slot.clone()) else {
+            return (
+                Err(format!("no decoder plugin named {name:?} is installed")),
+                None,
+            );
+        };
+        let input = DecodeInput {
+            payload: payload.to_vec(),
+            station_id: station_id.to_owned(),
+            received_at,
+        };
+        let result = slot.call(&input).map_err(|e| e.to_string());
+        (result, self.check_rollback(name))
+    }
+
+    /// Notices a rollback the slot made: the persisted bundle goes back to the previous version too.
+    fn check_rollback(&self, name: &str) -> Option<RolledBack> {
+        let mut map = self.lock();
+        let i = map.get_mut(name)?;
+        let status = i.slot.status();
+        if status.rollbacks.len() <= i.rollbacks_seen {
+            return None;
+        }
+        i.rollbacks_seen = status.rollbacks.len();
+        let r = status.rollbacks.last()?;
+        let from_version = i.current.0;
+        let (to_version, bytes) = i.previous.take()?;
+        i.current = (to_version, bytes);
+        if let Err(e) = self.persist(name, &i.current.1) {
+            warn!(plugin = name, error = %e, "cannot persist the rolled-back plugin");
+        }
+        Some(RolledBack {
+            name: name.to_owned(),
+            from_version,
+            to_version,
+            reason: format!(
+                "{} of the last {} calls failed; last: {}",
+                r.faults, r.calls, r.last_error
+            ),
+        })
+    }
+}
+
+/// The bundle's self-tests as decoder cases: input = vendor payload, expected = the capture as station-protocol
+/// JSON, or empty for "must be refused".
+fn self_tests(body: &PluginBody) -> Result<Vec<SelfTest<Decoder>>, String> {
+    body.self_test
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let expected = if t.expected.is_empty() {
+                Expected::Refused
+            } else {
+                Expected::Output(decode_capture(&t.expected).map_err(|e| {
+                    format!(
+                        "plugin {}: self-test {i}: expected capture: {}",
+                        body.name, e.reason
+                    )
+                })?)
+            };
+            Ok(SelfTest {
+                input: DecodeInput {
+                    payload: t.input.clone(),
+                    station_id: "self-test".into(),
+                    received_at: time::OffsetDateTime::UNIX_EPOCH,
+                },
+                expected,
+            })
+        })
+        .collect()
+}

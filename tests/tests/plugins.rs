@@ -1,0 +1,181 @@
+//! End to end: central ops publish a signed decoder plugin; the gateway fetches it, self-tests it and installs it;
+//! a station that speaks only its vendor format publishes on its vendor topic and gets the local and central
+//! answers; a plugin built for another contract version is refused (reported to central) and the installed one
+//! keeps working; a payload for a decoder that is not installed gets a clear rejection.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use hotspot_device_protocols::station::{Decision, Source};
+use hotspot_e2e::{
+    BrokerSetup, TEST_UPLINK, World, free_tcp_port, plugins_dir, run_cli, station,
+    wait_file_contains, wait_status,
+};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An Acme FS-200 payload (docs/plugins.md) with one right-index print.
+fn vendor_payload(txn: uuid::Uuid, iso: &[u8]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "fmt": "acme-fs200/1", "txn": txn.to_string(), "ts": 1_795_946_400, "user": "officer-7", "mode": "S",
+        "prints": [{"f": "R2", "t": "ISO", "hex": hex(iso)}],
+    }))
+    .unwrap()
+}
+
+fn fleet(w: &World) -> Vec<serde_json::Value> {
+    run_cli(
+        w.bins.central,
+        &[
+            "fleet",
+            "status",
+            "--data-dir",
+            w.path("central").to_str().unwrap(),
+        ],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect()
+}
+
+async fn wait_fleet(w: &World, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(g) = fleet(w).into_iter().find(|g| pred(g)) {
+            return g;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fleet never matched: {:#?}",
+            fleet(w)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn publish(w: &World, wasm: &std::path::Path, self_test: bool) -> String {
+    let mut args = vec![
+        "plugin".to_owned(),
+        "publish".into(),
+        "--data-dir".into(),
+        w.path("central").display().to_string(),
+        "--key".into(),
+        w.path("keys").display().to_string(),
+        "--name".into(),
+        "acme-fs200".into(),
+        "--world".into(),
+        "decoder".into(),
+        "--wasm".into(),
+        wasm.display().to_string(),
+    ];
+    if self_test {
+        args.extend([
+            "--self-test-input".into(),
+            w.path("selftest-in.json").display().to_string(),
+            "--self-test-expected".into(),
+            w.path("selftest-out.json").display().to_string(),
+        ]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_cli(w.bins.central, &args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_decoder_plugin_is_rolled_out_and_decodes_vendor_payloads() {
+    let Some(plugins) = plugins_dir() else {
+        return;
+    };
+    let w = World::new(hotspot_e2e::bins!());
+    // P000 is on the watchlist; its ISO record is in the world folder.
+    let iso = std::fs::read(w.path("P000.iso")).unwrap();
+    // The self-test shipped with the plugin: a sample payload and the capture it must become.
+    let sample = uuid::Uuid::new_v4();
+    std::fs::write(w.path("selftest-in.json"), vendor_payload(sample, &iso)).unwrap();
+    let expected = serde_json::json!({
+        "capture_id": sample.to_string(), "captured_at": "2026-11-29T10:00:00Z", "operator": "officer-7",
+        "purpose": "screen",
+        "fingers": [{"position": 2, "format": "iso19794-2",
+                     "data": base64::engine::general_purpose::STANDARD.encode(&iso)}],
+    });
+    std::fs::write(
+        w.path("selftest-out.json"),
+        serde_json::to_vec(&expected).unwrap(),
+    )
+    .unwrap();
+    let out = publish(&w, &plugins.join("vendor-decoder.wasm"), true);
+    assert!(out.contains("\"published\":1"), "{out}");
+
+    let (_central, port) = w.central(0);
+    let broker = BrokerSetup::Embedded(free_tcp_port());
+    let cfg = w.gateway_config_with(
+        &broker,
+        port,
+        TEST_UPLINK,
+        "[plugins]\nbackend = \"pulley\"",
+    );
+    let gw = w.gateway(&cfg);
+    let console = gw.ready["console"].as_str().unwrap().to_owned();
+    wait_status(&console, |s| s["watchlist_version"] == 1).await;
+    let g = wait_fleet(&w, |g| g["plugins"].to_string().contains("acme-fs200")).await;
+    assert_eq!(g["plugins"][0]["version"], 1, "{g}");
+
+    // A station speaking only the vendor format.
+    let mut s = station(broker.port(), "acme-desk").await;
+    let txn = uuid::Uuid::new_v4();
+    s.send_vendor("acme-fs200", vendor_payload(txn, &iso))
+        .await
+        .unwrap();
+    let (mut local, mut central) = (None, None);
+    while local.is_none() || central.is_none() {
+        let r = s
+            .next_result(Duration::from_secs(60))
+            .await
+            .expect("results for the vendor payload");
+        assert_eq!(r.capture_id, Some(txn), "{r:?}");
+        match r.source {
+            Source::Local => local = Some(r),
+            Source::Central => central = Some(r),
+        }
+    }
+    let local = local.unwrap();
+    assert_eq!(local.decision, Decision::Hit, "{local:?}");
+    assert_eq!(local.candidates[0].subject_id, w.watchlist[0].0);
+    assert_eq!(central.unwrap().decision, Decision::Hit);
+
+    // No such decoder: a rejection naming it.
+    s.send_vendor("other-vendor", vendor_payload(uuid::Uuid::new_v4(), &iso))
+        .await
+        .unwrap();
+    let r = s.next_result(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(r.decision, Decision::Rejected, "{r:?}");
+    assert!(
+        r.reason.as_deref().unwrap_or("").contains("other-vendor"),
+        "{r:?}"
+    );
+
+    // A component built for contract 2.0.0 as version 2: refused at install, reported, v1 keeps decoding.
+    let out = publish(&w, &plugins.join("hostile-wrong-wit.wasm"), true);
+    assert!(out.contains("\"published\":2"), "{out}");
+    let g = wait_fleet(&w, |g| g["refusals_total"].as_u64() >= Some(1)).await;
+    assert_eq!(g["plugins"][0]["version"], 1, "{g}");
+    let txn2 = uuid::Uuid::new_v4();
+    s.send_vendor("acme-fs200", vendor_payload(txn2, &iso))
+        .await
+        .unwrap();
+    let r = loop {
+        let r = s.next_result(Duration::from_secs(60)).await.unwrap();
+        if r.capture_id == Some(txn2) && r.source == Source::Local {
+            break r;
+        }
+    };
+    assert_eq!(r.decision, Decision::Hit, "{r:?}");
+    wait_file_contains(
+        &w.path("gateway/audit.log"),
+        &["plugin.installed", "plugin.refused"],
+    )
+    .await;
+}
