@@ -325,3 +325,175 @@ fn self_tests(body: &PluginBody) -> Result<Vec<SelfTest<Decoder>>, String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use hotspot_device_protocols::bundle::{Payload, PluginSelfTest, SigningKey, sign};
+
+    /// The example plugins (`scripts/build-plugins.sh`); absent: skip, unless `CI` is set.
+    fn plugins_dir() -> Option<PathBuf> {
+        let dir = std::env::var_os("HOTSPOT_PLUGINS_DIR").map(PathBuf::from);
+        if let Some(d) = dir.filter(|d| d.join("vendor-decoder.wasm").is_file()) {
+            return Some(d);
+        }
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "HOTSPOT_PLUGINS_DIR with the example plugins is needed (CI is set)"
+        );
+        eprintln!("SKIPPED: set HOTSPOT_PLUGINS_DIR to the output of scripts/build-plugins.sh");
+        None
+    }
+
+    /// An ISO/IEC 19794-2:2005 record with one view of `minutiae` minutiae.
+    fn iso_record(position: u8, minutiae: u8) -> Vec<u8> {
+        let len = 24 + 4 + 6 * usize::from(minutiae) + 2;
+        let mut r = b"FMR\0 20\0".to_vec();
+        r.extend_from_slice(&u32::try_from(len).unwrap().to_be_bytes());
+        r.extend_from_slice(&[0, 0, 1, 244, 1, 244, 0, 197, 0, 197, 1, 0]);
+        r.extend_from_slice(&[position, 0, 70, minutiae]);
+        for i in 0..minutiae {
+            r.extend_from_slice(&[0x40, 10 + i, 0, 20 + i, 3 * i, 60]);
+        }
+        r.extend_from_slice(&[0, 0]);
+        r
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// An Acme FS-200 payload with `prints` right-hand prints.
+    fn payload(prints: u8) -> Vec<u8> {
+        let prints: Vec<_> = (1..=prints)
+            .map(|p| serde_json::json!({"f": format!("R{p}"), "t": "ISO", "hex": hex(&iso_record(p, 20))}))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "fmt": "acme-fs200/1", "txn": "6f1c2f0e-8a53-4a57-9a36-0b7f3f1d9c11", "ts": 1_795_946_400,
+            "user": "officer-7", "mode": "S", "prints": prints,
+        }))
+        .unwrap()
+    }
+
+    fn expected_one_print() -> Vec<u8> {
+        use base64::Engine as _;
+        serde_json::to_vec(&serde_json::json!({
+            "capture_id": "6f1c2f0e-8a53-4a57-9a36-0b7f3f1d9c11", "captured_at": "2026-11-29T10:00:00Z",
+            "operator": "officer-7", "purpose": "screen",
+            "fingers": [{"position": 1, "format": "iso19794-2",
+                         "data": base64::engine::general_purpose::STANDARD.encode(iso_record(1, 20))}],
+        }))
+        .unwrap()
+    }
+
+    fn key() -> SigningKey {
+        let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+            .unwrap();
+        SigningKey::from_pkcs8(doc.as_ref()).unwrap()
+    }
+
+    fn plugin_bundle(key: &SigningKey, version: u64, world: &str, wasm: Vec<u8>) -> Vec<u8> {
+        let payload = Payload {
+            version,
+            created_at_ms: 1,
+            content_hash: bundle::sha256(&wasm),
+            body: Body::Plugin(PluginBody {
+                name: "acme-fs200".into(),
+                world: world.into(),
+                wit_version: "1.0.0".into(),
+                wasm,
+                self_test: vec![PluginSelfTest {
+                    input: payload(1),
+                    expected: expected_one_print(),
+                }],
+            }),
+        };
+        sign(&payload, key).unwrap()
+    }
+
+    fn config() -> PluginsConfig {
+        PluginsConfig {
+            backend: crate::config::PluginBackend::Pulley,
+            max_memory_mib: 64,
+            call_deadline_ms: 2_000,
+        }
+    }
+
+    #[test]
+    fn install_refusals_rollback_and_restore() {
+        let Some(dir) = plugins_dir() else { return };
+        let state = tempfile::tempdir().unwrap();
+        let key = key();
+        let trusted = TrustedKeys::parse(&[key.public_key_text()]).unwrap();
+        let plugins = Plugins::new(Some(&config()), trusted.clone(), state.path()).unwrap();
+        assert!(plugins.installed().is_empty());
+        let good = std::fs::read(dir.join("vendor-decoder.wasm")).unwrap();
+        let flaky = std::fs::read(dir.join("vendor-decoder-flaky.wasm")).unwrap();
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+
+        let v1 = plugin_bundle(&key, 1, "decoder", good.clone());
+        assert_eq!(
+            plugins.install_bundle(&v1).unwrap(),
+            ("acme-fs200".to_owned(), 1)
+        );
+        let (c, rolled) = plugins.decode("acme-fs200", &payload(2), "st", now);
+        assert_eq!(c.unwrap().fingers.len(), 2);
+        assert!(rolled.is_none());
+
+        // Refusals: replay, another world, a forged signature, a component that is not the signed one.
+        let refused = |b: &[u8]| plugins.install_bundle(b).unwrap_err().reason;
+        assert!(refused(&v1).contains("not newer"));
+        assert!(refused(&plugin_bundle(&key, 5, "quality", good.clone())).contains("decoder only"));
+        assert!(
+            refused(&plugin_bundle(&self::key(), 5, "decoder", good.clone()))
+                .contains("unknown key")
+        );
+        let mut tampered = plugin_bundle(&key, 5, "decoder", good.clone());
+        let n = tampered.len();
+        tampered[n - 40] ^= 1;
+        assert!(refused(&tampered).contains("altered or forged"));
+        assert_eq!(plugins.installed()[0].version, 1);
+
+        // Version 2 passes its self-test (one print) but faults on two prints: most calls fail, back to 1.
+        plugins
+            .install_bundle(&plugin_bundle(&key, 2, "decoder", flaky))
+            .unwrap();
+        assert_eq!(plugins.installed()[0].version, 2);
+        let mut rollback = None;
+        for _ in 0..20 {
+            let (r, rolled) = plugins.decode("acme-fs200", &payload(2), "st", now);
+            assert!(r.is_err(), "the flaky build faults on two prints");
+            if rolled.is_some() {
+                rollback = rolled;
+                break;
+            }
+        }
+        let rollback = rollback.expect("a rollback after most calls faulted");
+        assert_eq!((rollback.from_version, rollback.to_version), (2, 1));
+        assert_eq!(plugins.installed()[0].version, 1);
+        let (c, _) = plugins.decode("acme-fs200", &payload(2), "st", now);
+        assert_eq!(c.unwrap().fingers.len(), 2);
+
+        // A restart installs the persisted bundle, which went back to version 1 with the rollback.
+        let again = Plugins::new(Some(&config()), trusted, state.path()).unwrap();
+        assert!(again.restore().is_empty());
+        assert_eq!(again.installed()[0].version, 1);
+        let (c, _) = again.decode("acme-fs200", &payload(1), "st", now);
+        assert_eq!(c.unwrap().fingers.len(), 1);
+        // Unknown decoders and plugins switched off are clear errors.
+        assert!(
+            again
+                .decode("nope", b"x", "st", now)
+                .0
+                .unwrap_err()
+                .contains("nope")
+        );
+        let trusted = TrustedKeys::parse(&[key.public_key_text()]).unwrap();
+        let off = Plugins::new(None, trusted, state.path()).unwrap();
+        let r = off
+            .install_bundle(&plugin_bundle(&key, 9, "decoder", good))
+            .unwrap_err();
+        assert!(r.reason.contains("plugins are off"), "{}", r.reason);
+    }
+}
