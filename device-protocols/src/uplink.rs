@@ -171,6 +171,19 @@ pub enum GatewayEvent {
         /// Why.
         reason: String,
     },
+    /// A policy plugin routed an alert to central.
+    Alert {
+        /// Station of the capture.
+        station_id: String,
+        /// The capture.
+        capture_id: Uuid,
+        /// `info`, `warning` or `critical`.
+        severity: String,
+        /// The alert's text.
+        message: String,
+        /// The policy plugin that raised it.
+        plugin: String,
+    },
     /// A plugin was rolled back to its previous version.
     PluginRolledBack {
         /// Plugin name.

@@ -282,6 +282,8 @@ pub async fn run(
         stats_lock: std::sync::Mutex::new(()),
         plugins,
         plugin_events: std::sync::Mutex::new(Vec::new()),
+        console_alerts: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        enrol_min_finger_score: cfg.plugins.as_ref().map_or(0, |p| p.enrol_min_finger_score),
     });
     let uplink = Arc::new(Uplink::new(
         cfg.uplink.clone(),

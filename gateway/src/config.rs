@@ -67,6 +67,10 @@ pub struct PluginsConfig {
     /// Time one plugin call may take, ms.
     #[serde(default = "default_plugin_deadline_ms")]
     pub call_deadline_ms: u64,
+    /// An enrolment whose finger a quality plugin scores below this (0..=100) is refused, naming the finger
+    /// (0: quality plugins only add warnings).
+    #[serde(default)]
+    pub enrol_min_finger_score: u8,
 }
 
 fn default_backend() -> PluginBackend {
@@ -415,6 +419,9 @@ impl Config {
             }
             if !(1..=60_000).contains(&p.call_deadline_ms) {
                 e.push("plugins.call_deadline_ms must be 1..=60000".into());
+            }
+            if p.enrol_min_finger_score > 100 {
+                e.push("plugins.enrol_min_finger_score must be 0..=100".into());
             }
         }
         if !(1..=24 * 365).contains(&self.watchlist.max_age_hours) {

@@ -32,6 +32,10 @@ pub struct ConsoleStatus {
     pub watchlist: hotspot_device_protocols::station::WatchlistFreshness,
     /// Active alarms (storage and `watchlist_stale`).
     pub alarms: Vec<String>,
+    /// Alerts policy plugins routed to the console, newest last.
+    pub alerts_recent: Vec<serde_json::Value>,
+    /// Installed plugins.
+    pub plugins: Vec<hotspot_device_protocols::uplink::PluginVersion>,
 }
 
 fn status(p: &Pipeline) -> ConsoleStatus {
@@ -44,6 +48,12 @@ fn status(p: &Pipeline) -> ConsoleStatus {
         contributions: p.contribution_stats(),
         watchlist: crate::status::freshness(p),
         alarms: p.alarms(),
+        alerts_recent: p
+            .console_alerts
+            .lock()
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default(),
+        plugins: p.plugins.installed(),
     }
 }
 
@@ -131,6 +141,31 @@ async fn page(State(p): State<Arc<Pipeline>>) -> Html<String> {
             },
         ),
         ("Backlog to central", s.backlog.to_string()),
+        (
+            "Plugins",
+            if s.plugins.is_empty() {
+                "none".to_owned()
+            } else {
+                escape(
+                    &s.plugins
+                        .iter()
+                        .map(|p| format!("{} v{}", p.name, p.version))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            },
+        ),
+        (
+            "Recent alerts",
+            match s.alerts_recent.last() {
+                None => "none".to_owned(),
+                Some(a) => format!(
+                    "<strong>{}</strong> ({} in total)",
+                    escape(a["message"].as_str().unwrap_or_default()),
+                    s.alerts_recent.len()
+                ),
+            },
+        ),
         (
             "Stations online",
             s.shared

@@ -11,6 +11,7 @@ use hotspot_device_protocols::station::{
     Capture, CaptureRejection, CaptureResult, ContributionStats, Decision, Purpose, Source,
     decode_capture,
 };
+use hotspot_device_protocols::uplink::GatewayEvent;
 use hotspot_matcher::face::FaceEngine;
 use hotspot_matcher::probe::{Probe, decide, probe_from_capture};
 use rumqttc::AsyncClient;
@@ -51,9 +52,16 @@ pub struct Pipeline {
     pub stats_lock: std::sync::Mutex<()>,
     /// WebAssembly plugins (decoders of vendor payloads).
     pub plugins: Arc<crate::plugins::Plugins>,
-    /// Plugin rollbacks not yet reported to central.
-    pub plugin_events: std::sync::Mutex<Vec<crate::plugins::RolledBack>>,
+    /// Plugin rollbacks and alerts for central not yet reported.
+    pub plugin_events: std::sync::Mutex<Vec<GatewayEvent>>,
+    /// Alerts policy plugins routed to the console (newest last, at most [`CONSOLE_ALERTS`]).
+    pub console_alerts: std::sync::Mutex<std::collections::VecDeque<serde_json::Value>>,
+    /// `[plugins] enrol_min_finger_score` (0: quality plugins only warn).
+    pub enrol_min_finger_score: u8,
 }
+
+/// Console alerts kept.
+pub const CONSOLE_ALERTS: usize = 50;
 
 /// Today's date (UTC), `YYYY-MM-DD`.
 fn today() -> String {
@@ -115,7 +123,16 @@ impl Pipeline {
                 });
             }
         };
-        if let Some(r) = rolled_back {
+        self.rolled_back(rolled_back);
+        result.map_err(|reason| CaptureRejection {
+            capture_id: None,
+            reason: format!("vendor payload for decoder {name:?}: {reason}"),
+        })
+    }
+
+    /// Audits rollbacks and queues them for central.
+    fn rolled_back(&self, rolled: impl IntoIterator<Item = crate::plugins::RolledBack>) {
+        for r in rolled {
             warn!(plugin = %r.name, from = r.from_version, to = r.to_version, reason = %r.reason,
                   "plugin rolled back");
             self.audit.record(
@@ -124,14 +141,145 @@ impl Pipeline {
                 r.name.clone(),
                 serde_json::json!({"from_version": r.from_version, "to_version": r.to_version, "reason": r.reason}),
             );
-            if let Ok(mut pending) = self.plugin_events.lock() {
-                pending.push(r);
+            self.queue_event(GatewayEvent::PluginRolledBack {
+                name: r.name,
+                from_version: r.from_version,
+                to_version: r.to_version,
+                reason: r.reason,
+            });
+        }
+    }
+
+    fn queue_event(&self, e: GatewayEvent) {
+        if let Ok(mut pending) = self.plugin_events.lock() {
+            pending.push(e);
+        }
+    }
+
+    fn plugin_failed(&self, id: Uuid, plugin: &str, error: &str) {
+        warn!(capture_id = %id, plugin, error, "plugin call failed; the built-in answer stands");
+        self.audit.record(
+            "system",
+            "plugin.failed",
+            id.to_string(),
+            serde_json::json!({ "plugin": plugin, "error": error }),
+        );
+    }
+
+    /// Quality plugins: warnings to add to the local result, or the reason to refuse an enrolment.
+    async fn plugin_quality(&self, capture: &Arc<Capture>) -> Result<Vec<String>, String> {
+        let (plugins, c) = (self.plugins.clone(), capture.clone());
+        let Ok((reports, rolled)) = tokio::task::spawn_blocking(move || plugins.quality(&c)).await
+        else {
+            return Ok(Vec::new());
+        };
+        self.rolled_back(rolled);
+        let mut notes = Vec::new();
+        for (name, report) in reports {
+            let report = match report {
+                Ok(r) => r,
+                Err(e) => {
+                    self.plugin_failed(capture.capture_id, &name, &e);
+                    continue;
+                }
+            };
+            if capture.purpose == Purpose::Enrol && self.enrol_min_finger_score > 0 {
+                let low: Vec<String> = report
+                    .fingers
+                    .iter()
+                    .filter(|f| f.score < self.enrol_min_finger_score)
+                    .map(|f| format!("finger {} scored {}", f.position, f.score))
+                    .collect();
+                if !low.is_empty() {
+                    return Err(format!(
+                        "enrolment refused by quality check {name}: {} (minimum {}); recapture those fingers",
+                        low.join(", "),
+                        self.enrol_min_finger_score
+                    ));
+                }
+            }
+            notes.extend(
+                report
+                    .warnings
+                    .iter()
+                    .map(|w| format!("quality ({name}): {}", w.message)),
+            );
+        }
+        Ok(notes)
+    }
+
+    /// Policy plugins, in name order: each may change the decision (never away from a hit), replace the reason and
+    /// route alerts (station: into the result's reason; console: the console's alert list; central: reported).
+    async fn plugin_policy(&self, station: &str, capture: &Capture, result: &mut CaptureResult) {
+        let input = hotspot_plugins::PolicyInput::new(
+            station,
+            capture,
+            result,
+            time::OffsetDateTime::now_utc(),
+        );
+        let plugins = self.plugins.clone();
+        let Ok((decisions, rolled)) =
+            tokio::task::spawn_blocking(move || plugins.policy(&input)).await
+        else {
+            return;
+        };
+        self.rolled_back(rolled);
+        let id = capture.capture_id;
+        for (name, d) in decisions {
+            let d = match d {
+                Ok(d) => d,
+                Err(e) => {
+                    self.plugin_failed(id, &name, &e);
+                    continue;
+                }
+            };
+            if result.decision != Decision::Hit {
+                result.decision = d.decision;
+            }
+            if d.reason.is_some() {
+                result.reason = d.reason;
+            }
+            for a in d.alerts {
+                let severity = serde_json::to_value(a.severity)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                self.audit.record(
+                    format!("plugin:{name}"),
+                    "plugin.alert",
+                    id.to_string(),
+                    serde_json::json!({"route": a.route, "severity": severity, "message": a.message}),
+                );
+                match a.route {
+                    hotspot_plugins::AlertRoute::Station => {
+                        let alert = format!("ALERT ({severity}): {}", a.message);
+                        result.reason = Some(match result.reason.take() {
+                            Some(r) => format!("{r}; {alert}"),
+                            None => alert,
+                        });
+                    }
+                    hotspot_plugins::AlertRoute::Console => {
+                        if let Ok(mut q) = self.console_alerts.lock() {
+                            q.push_back(serde_json::json!({
+                                "at": time::OffsetDateTime::now_utc().unix_timestamp(),
+                                "station": station, "capture_id": id, "severity": severity,
+                                "message": a.message, "plugin": name,
+                            }));
+                            while q.len() > CONSOLE_ALERTS {
+                                q.pop_front();
+                            }
+                        }
+                    }
+                    hotspot_plugins::AlertRoute::Central => self.queue_event(GatewayEvent::Alert {
+                        station_id: station.to_owned(),
+                        capture_id: id,
+                        severity,
+                        message: a.message,
+                        plugin: name.clone(),
+                    }),
+                }
             }
         }
-        result.map_err(|reason| CaptureRejection {
-            capture_id: None,
-            reason: format!("vendor payload for decoder {name:?}: {reason}"),
-        })
     }
 
     /// Processes captures in arrival order until the channel closes.
@@ -165,6 +313,19 @@ impl Pipeline {
             self.count_contribution(|s| s.rejected_quality += 1);
             return self.reject(&inbound, Some(id), reason).await;
         }
+        let notes = if self.plugins.has_checks().0 {
+            match self.plugin_quality(&capture).await {
+                Ok(n) => n,
+                Err(reason) => {
+                    if capture.purpose == Purpose::Enrol {
+                        self.count_contribution(|s| s.rejected_quality += 1);
+                    }
+                    return self.reject(&inbound, Some(id), reason).await;
+                }
+            }
+        } else {
+            Vec::new()
+        };
         if self.shared.disk_full() && !matches!(self.store.capture_record(id), Ok(Some(_))) {
             return self.refuse_storage_full(&inbound, id, probe).await;
         }
@@ -206,7 +367,7 @@ impl Pipeline {
         );
         let this = self.clone();
         tokio::spawn(async move {
-            this.local_match(id, station, probe, capture.purpose, received_ms)
+            this.local_match(id, station, probe, capture, notes, received_ms)
                 .await;
         });
     }
@@ -283,9 +444,11 @@ impl Pipeline {
         id: Uuid,
         station: String,
         probe: Probe,
-        purpose: Purpose,
+        capture: Arc<Capture>,
+        notes: Vec<String>,
         received_ms: i64,
     ) {
+        let purpose = capture.purpose;
         let Ok(_slot) = self.match_slots.acquire().await else {
             return;
         };
@@ -300,7 +463,7 @@ impl Pipeline {
                 return;
             }
         };
-        let result = CaptureResult {
+        let mut result = CaptureResult {
             capture_id: Some(id),
             source: Source::Local,
             decision: outcome.decision,
@@ -309,6 +472,17 @@ impl Pipeline {
             watchlist_version: version,
             latency_ms: elapsed_ms(received_ms),
         };
+        if !notes.is_empty() {
+            let notes = notes.join("; ");
+            result.reason = Some(match result.reason.take() {
+                Some(r) => format!("{r}; {notes}"),
+                None => notes,
+            });
+        }
+        if self.plugins.has_checks().1 {
+            self.plugin_policy(&station, &capture, &mut result).await;
+            result.latency_ms = elapsed_ms(received_ms);
+        }
         let priority = match (result.decision, purpose) {
             (Decision::Hit, _) => Priority::Hit,
             (_, Purpose::Screen) => Priority::Screen,
@@ -422,13 +596,14 @@ impl Pipeline {
         }
         for id in pending {
             match self.store.capture(id) {
-                Ok(Some((rec, capture))) => match self.probe(Arc::new(capture)).await {
+                Ok(Some((rec, capture))) => match self.probe(Arc::new(capture.clone())).await {
                     Ok(probe) => {
                         self.local_match(
                             id,
                             rec.station_id,
                             probe,
-                            rec.purpose,
+                            Arc::new(capture),
+                            Vec::new(),
                             rec.received_at_ms,
                         )
                         .await;

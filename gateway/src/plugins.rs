@@ -1,40 +1,52 @@
 //! WebAssembly plugins on the gateway: signed plugin bundles verified, compiled once (cached), self-tested,
-//! swapped in, rolled back when they misbehave, and decoder plugins called for vendor payloads.
+//! swapped in, rolled back when they misbehave; decoders for vendor payloads, quality checks and local policy.
 //!
 //! # Install path ([`Plugins::install_bundle`], blocking)
 //! 1. The bundle is verified against `[watchlist] trusted_keys` (the same keys sign watchlists and plugins) before
-//!    anything in it is decoded; it must carry a plugin.
-//! 2. Its version must be newer than the installed one of the same name (rollback and replay refused).
+//!    anything in it is decoded; it must carry a plugin whose component matches the signed hash.
+//! 2. Its version must be newer than the installed one of the same name (rollback and replay refused); a name
+//!    belongs to one world.
 //! 3. The component is loaded by [`PluginHost::load`] (its bytes wrapped in [`VerifiedWasm`] only now, after the
 //!    signature check; compiled once, cached in `storage.dir/plugin-cache`), then [`PluginSlot::install`] runs the
 //!    bundle's self-tests and swaps it in, keeping the previous version for rollback.
 //! 4. The verified bundle is written to `storage.dir/plugins/<name>.bundle` (temporary file, fsync, rename) and
 //!    installed again at the next start, after verifying it again.
 //!
-//! Any failure leaves the installed plugin as it was. Only `decoder` plugins are used by this gateway version;
-//! `quality` and `policy` bundles are refused with that reason (the host library supports them; the pipeline does
-//! not call them yet).
+//! Any failure leaves the installed plugin as it was.
 //!
-//! # Vendor payloads
-//! A station that does not speak protocol v1 publishes its own format on
-//! `hotspot/v1/stations/{id}/vendor/{decoder}`; [`Plugins::decode`] runs the named decoder, whose capture goes
-//! through the station protocol's own validation and then the normal ingest path.
+//! # Self-test encodings (bundle manifest; an empty `expected` means "must be refused")
+//! - `decoder`: input = the vendor payload; expected = the capture as station-protocol JSON.
+//! - `quality`: input = a capture as station-protocol JSON; expected = the report as JSON
+//!   (`{"fingers":[{"position","score"}],"face":null,"warnings":[{"code","position","message"}]}`).
+//! - `policy`: input = `{"station_id", "capture": <capture JSON>, "local": <local result JSON>, "now": RFC 3339}`;
+//!   expected = `{"decision","reason","alerts":[{"route","severity","message"}]}`.
+//!
+//! # Calls
+//! - Decoders run for `hotspot/v1/stations/{id}/vendor/{decoder}` payloads ([`Plugins::decode`]); a failure is
+//!   the station's `rejected` result.
+//! - Quality and policy plugins run on every accepted capture, in name order, and **fail open**: a fault is
+//!   logged and audited and the built-in answer stands, so a broken plugin never blocks an officer.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use hotspot_device_protocols::bundle::{self, Body, MAX_BUNDLE_BYTES, PluginBody, TrustedKeys};
-use hotspot_device_protocols::station::{Capture, decode_capture};
+use hotspot_device_protocols::station::{Capture, CaptureResult, decode_capture};
 use hotspot_device_protocols::uplink::PluginVersion;
 use hotspot_plugins::{
-    DecodeInput, Decoder, Expected, HealthPolicy, HostConfig, PluginHost, PluginMeta, PluginSlot,
-    SelfTest, VerifiedWasm, WIT_PACKAGE,
+    DecodeInput, Decoder, Expected, HealthPolicy, HostConfig, Plugin, PluginHost, PluginKind,
+    PluginMeta, PluginSlot, Policy, PolicyDecision, PolicyInput, Quality, QualityReport, SelfTest,
+    VerifiedWasm, WIT_PACKAGE,
 };
+use serde::Deserialize;
 use tracing::warn;
 
 use crate::config::PluginsConfig;
 use crate::watchlist::Refusal;
+
+/// Each plugin's answer (by name, in name order) and the rollbacks the calls caused.
+pub type Answers<T> = (Vec<(String, Result<T, String>)>, Vec<RolledBack>);
 
 /// A plugin rolled back after most of its calls failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,12 +61,29 @@ pub struct RolledBack {
     pub reason: String,
 }
 
-struct Installed {
-    slot: Arc<PluginSlot<Decoder>>,
+struct Installed<K: PluginKind> {
+    slot: Arc<PluginSlot<K>>,
     /// (bundle version, verified bundle bytes) of the active plugin and of the one a rollback returns to.
     current: (u64, Vec<u8>),
     previous: Option<(u64, Vec<u8>)>,
     rollbacks_seen: usize,
+}
+
+#[derive(Default)]
+struct Slots {
+    decoder: BTreeMap<String, Installed<Decoder>>,
+    quality: BTreeMap<String, Installed<Quality>>,
+    policy: BTreeMap<String, Installed<Policy>>,
+}
+
+impl Slots {
+    fn version_of(&self, name: &str) -> Option<(&'static str, u64)> {
+        self.decoder
+            .get(name)
+            .map(|i| ("decoder", i.current.0))
+            .or_else(|| self.quality.get(name).map(|i| ("quality", i.current.0)))
+            .or_else(|| self.policy.get(name).map(|i| ("policy", i.current.0)))
+    }
 }
 
 /// The gateway's plugins.
@@ -62,7 +91,7 @@ pub struct Plugins {
     host: Option<PluginHost>,
     trusted: TrustedKeys,
     dir: PathBuf,
-    decoders: Mutex<BTreeMap<String, Installed>>,
+    slots: Mutex<Slots>,
 }
 
 impl std::fmt::Debug for Plugins {
@@ -80,6 +109,59 @@ fn refusal(kind: &str, version: u64, reason: impl std::fmt::Display) -> Refusal 
         version,
         reason: reason.to_string(),
     }
+}
+
+/// The policy self-test input.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyCase {
+    station_id: String,
+    capture: serde_json::Value,
+    local: CaptureResult,
+    #[serde(with = "time::serde::rfc3339")]
+    now: time::OffsetDateTime,
+}
+
+fn persist_bundle(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{name}.bundle"));
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Notices a rollback the slot made: the persisted bundle goes back to the previous version too.
+fn check_rollback<K: PluginKind>(
+    dir: &Path,
+    map: &mut BTreeMap<String, Installed<K>>,
+    name: &str,
+) -> Option<RolledBack> {
+    let i = map.get_mut(name)?;
+    let status = i.slot.status();
+    if status.rollbacks.len() <= i.rollbacks_seen {
+        return None;
+    }
+    i.rollbacks_seen = status.rollbacks.len();
+    let r = status.rollbacks.last()?;
+    let from_version = i.current.0;
+    let (to_version, bytes) = i.previous.take()?;
+    i.current = (to_version, bytes);
+    if let Err(e) = persist_bundle(dir, name, &i.current.1) {
+        warn!(plugin = name, error = %e, "cannot persist the rolled-back plugin");
+    }
+    Some(RolledBack {
+        name: name.to_owned(),
+        from_version,
+        to_version,
+        reason: format!(
+            "{} of the last {} calls failed; last: {}",
+            r.faults, r.calls, r.last_error
+        ),
+    })
 }
 
 impl Plugins {
@@ -103,23 +185,30 @@ impl Plugins {
             host,
             trusted,
             dir: storage_dir.join("plugins"),
-            decoders: Mutex::new(BTreeMap::new()),
+            slots: Mutex::new(Slots::default()),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Installed>> {
-        self.decoders.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Installed plugins and their bundle versions (what `Hello` reports).
     pub fn installed(&self) -> Vec<PluginVersion> {
-        self.lock()
+        let s = self.lock();
+        let mut out: Vec<PluginVersion> = s
+            .decoder
             .iter()
-            .map(|(name, i)| PluginVersion {
+            .map(|(n, i)| (n, i.current.0))
+            .chain(s.quality.iter().map(|(n, i)| (n, i.current.0)))
+            .chain(s.policy.iter().map(|(n, i)| (n, i.current.0)))
+            .map(|(name, version)| PluginVersion {
                 name: name.clone(),
-                version: i.current.0,
+                version,
             })
-            .collect()
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 
     /// Installs the bundles persisted by earlier runs (verified again). Returns what was refused.
@@ -159,91 +248,52 @@ impl Plugins {
         let Body::Plugin(body) = &v.payload.body else {
             return Err(refusal(v.payload.kind(), version, "not a plugin bundle"));
         };
+        let err = |e: &dyn std::fmt::Display| {
+            refusal("plugin", version, format!("plugin {}: {e}", body.name))
+        };
         if bundle::sha256(&body.wasm) != v.payload.content_hash {
-            return Err(refusal(
-                "plugin",
-                version,
-                "component hash differs from the signed one",
-            ));
+            return Err(err(&"component hash differs from the signed one"));
         }
         let Some(host) = &self.host else {
-            return Err(refusal(
-                "plugin",
-                version,
-                format!(
-                    "plugin {}: plugins are off on this gateway (no [plugins] section)",
-                    body.name
-                ),
+            return Err(err(
+                &"plugins are off on this gateway (no [plugins] section)",
             ));
         };
-        if body.world != "decoder" {
-            return Err(refusal(
-                "plugin",
-                version,
-                format!(
-                    "plugin {}: world {:?} is not used by this gateway version (decoder only)",
-                    body.name, body.world
-                ),
-            ));
+        if let Some((world, installed)) = self.lock().version_of(&body.name) {
+            if world != body.world {
+                return Err(err(&format!("the name is taken by a {world} plugin")));
+            }
+            if version <= installed {
+                return Err(err(&format!(
+                    "version {version} is not newer than the installed version {installed} (rollback or replay)"
+                )));
+            }
         }
-        if let Some(i) = self.lock().get(&body.name)
-            && version <= i.current.0
-        {
-            return Err(refusal(
-                "plugin",
-                version,
-                format!(
-                    "plugin {}: version {version} is not newer than the installed version {} (rollback or replay)",
-                    body.name, i.current.0
-                ),
-            ));
-        }
-        let tests = self_tests(body).map_err(|e| refusal("plugin", version, e))?;
-        let meta = PluginMeta {
-            name: body.name.clone(),
-            version: format!("{version}.0.0"),
-            wit: format!("{WIT_PACKAGE}@{}", body.wit_version),
-            world: "decoder-plugin".into(),
+        let ctx = InstallCtx {
+            host,
+            body,
+            version,
+            bytes,
+            persist,
+            dir: &self.dir,
         };
-        // The signature over these bytes was checked above: only now may they be compiled (and their cached
-        // native code loaded).
-        let plugin = host
-            .load::<Decoder>(meta, VerifiedWasm::signature_checked_by_caller(&body.wasm))
-            .map_err(|e| refusal("plugin", version, format!("plugin {}: {e}", body.name)))?;
-        let mut map = self.lock();
-        let slot = map.get(&body.name).map_or_else(
-            || Arc::new(PluginSlot::new(HealthPolicy::default())),
-            |i| i.slot.clone(),
-        );
-        slot.install(plugin, &tests)
-            .map_err(|e| refusal("plugin", version, format!("plugin {}: {e}", body.name)))?;
-        if persist && let Err(e) = self.persist(&body.name, bytes) {
-            warn!(plugin = %body.name, error = %e, "cannot persist the plugin; it is fetched again after a restart");
+        let mut slots = self.lock();
+        match body.world.as_str() {
+            "decoder" => ctx.install(
+                &mut slots.decoder,
+                decoder_tests(body).map_err(|e| err(&e))?,
+            ),
+            "quality" => ctx.install(
+                &mut slots.quality,
+                quality_tests(body).map_err(|e| err(&e))?,
+            ),
+            "policy" => ctx.install(&mut slots.policy, policy_tests(body).map_err(|e| err(&e))?),
+            other => Err(format!(
+                "world {other:?} is not one of decoder, quality, policy"
+            )),
         }
-        let previous = map.remove(&body.name).map(|i| i.current);
-        let rollbacks_seen = slot.status().rollbacks.len();
-        map.insert(
-            body.name.clone(),
-            Installed {
-                slot,
-                current: (version, bytes.to_vec()),
-                previous,
-                rollbacks_seen,
-            },
-        );
+        .map_err(|e| err(&e))?;
         Ok((body.name.clone(), version))
-    }
-
-    fn persist(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-        use std::io::Write as _;
-        std::fs::create_dir_all(&self.dir)?;
-        let path = self.dir.join(format!("{name}.bundle"));
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&self.dir)?.sync_all()
     }
 
     /// Runs decoder `name` on a vendor payload. `Err` is the reason to give the station. Blocking.
@@ -254,7 +304,7 @@ impl Plugins {
         station_id: &str,
         received_at: time::OffsetDateTime,
     ) -> (Result<Capture, String>, Option<RolledBack>) {
-        let Some(slot) = self.lock().get(name).map(|i| i.slot.clone()) else {
+        let Some(slot) = self.lock().decoder.get(name).map(|i| i.slot.clone()) else {
             return (
                 Err(format!("no decoder plugin named {name:?} is installed")),
                 None,
@@ -266,61 +316,174 @@ impl Plugins {
             received_at,
         };
         let result = slot.call(&input).map_err(|e| e.to_string());
-        (result, self.check_rollback(name))
+        let rolled = check_rollback(&self.dir, &mut self.lock().decoder, name);
+        (result, rolled)
     }
 
-    /// Notices a rollback the slot made: the persisted bundle goes back to the previous version too.
-    fn check_rollback(&self, name: &str) -> Option<RolledBack> {
-        let mut map = self.lock();
-        let i = map.get_mut(name)?;
-        let status = i.slot.status();
-        if status.rollbacks.len() <= i.rollbacks_seen {
-            return None;
+    /// Whether any quality or policy plugin is installed (the pipeline skips the blocking hop otherwise).
+    pub fn has_checks(&self) -> (bool, bool) {
+        let s = self.lock();
+        (!s.quality.is_empty(), !s.policy.is_empty())
+    }
+
+    /// Runs every quality plugin on `capture`, in name order. Blocking.
+    pub fn quality(&self, capture: &Capture) -> Answers<QualityReport> {
+        let slots: Vec<_> = self
+            .lock()
+            .quality
+            .iter()
+            .map(|(n, i)| (n.clone(), i.slot.clone()))
+            .collect();
+        let mut out = Vec::new();
+        let mut rolled = Vec::new();
+        for (name, slot) in slots {
+            let r = slot.call(capture).map_err(|e| e.to_string());
+            rolled.extend(check_rollback(&self.dir, &mut self.lock().quality, &name));
+            out.push((name, r));
         }
-        i.rollbacks_seen = status.rollbacks.len();
-        let r = status.rollbacks.last()?;
-        let from_version = i.current.0;
-        let (to_version, bytes) = i.previous.take()?;
-        i.current = (to_version, bytes);
-        if let Err(e) = self.persist(name, &i.current.1) {
-            warn!(plugin = name, error = %e, "cannot persist the rolled-back plugin");
+        (out, rolled)
+    }
+
+    /// Runs every policy plugin on the local result, in name order. Blocking.
+    pub fn policy(&self, input: &PolicyInput) -> Answers<PolicyDecision> {
+        let slots: Vec<_> = self
+            .lock()
+            .policy
+            .iter()
+            .map(|(n, i)| (n.clone(), i.slot.clone()))
+            .collect();
+        let mut out = Vec::new();
+        let mut rolled = Vec::new();
+        for (name, slot) in slots {
+            let r = slot.call(input).map_err(|e| e.to_string());
+            rolled.extend(check_rollback(&self.dir, &mut self.lock().policy, &name));
+            out.push((name, r));
         }
-        Some(RolledBack {
-            name: name.to_owned(),
-            from_version,
-            to_version,
-            reason: format!(
-                "{} of the last {} calls failed; last: {}",
-                r.faults, r.calls, r.last_error
-            ),
-        })
+        (out, rolled)
     }
 }
 
-/// The bundle's self-tests as decoder cases: input = vendor payload, expected = the capture as station-protocol
-/// JSON, or empty for "must be refused".
-fn self_tests(body: &PluginBody) -> Result<Vec<SelfTest<Decoder>>, String> {
+struct InstallCtx<'a> {
+    host: &'a PluginHost,
+    body: &'a PluginBody,
+    version: u64,
+    bytes: &'a [u8],
+    persist: bool,
+    dir: &'a Path,
+}
+
+impl InstallCtx<'_> {
+    fn install<K: PluginKind>(
+        &self,
+        map: &mut BTreeMap<String, Installed<K>>,
+        tests: Vec<SelfTest<K>>,
+    ) -> Result<(), String> {
+        let meta = PluginMeta {
+            name: self.body.name.clone(),
+            version: format!("{}.0.0", self.version),
+            wit: format!("{WIT_PACKAGE}@{}", self.body.wit_version),
+            world: format!("{}-plugin", self.body.world),
+        };
+        // The signature over these bytes was checked by the caller: only now may they be compiled (and their
+        // cached native code loaded).
+        let plugin: Plugin<K> = self
+            .host
+            .load::<K>(
+                meta,
+                VerifiedWasm::signature_checked_by_caller(&self.body.wasm),
+            )
+            .map_err(|e| e.to_string())?;
+        let slot = map.get(&self.body.name).map_or_else(
+            || Arc::new(PluginSlot::new(HealthPolicy::default())),
+            |i| i.slot.clone(),
+        );
+        slot.install(plugin, &tests).map_err(|e| e.to_string())?;
+        if self.persist
+            && let Err(e) = persist_bundle(self.dir, &self.body.name, self.bytes)
+        {
+            warn!(plugin = %self.body.name, error = %e, "cannot persist the plugin; it is fetched again after a restart");
+        }
+        let previous = map.remove(&self.body.name).map(|i| i.current);
+        let rollbacks_seen = slot.status().rollbacks.len();
+        map.insert(
+            self.body.name.clone(),
+            Installed {
+                slot,
+                current: (self.version, self.bytes.to_vec()),
+                previous,
+                rollbacks_seen,
+            },
+        );
+        Ok(())
+    }
+}
+
+fn expected<T>(
+    bytes: &[u8],
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Result<Expected<T>, String> {
+    if bytes.is_empty() {
+        Ok(Expected::Refused)
+    } else {
+        parse(bytes).map(Expected::Output)
+    }
+}
+
+fn capture_json(bytes: &[u8]) -> Result<Capture, String> {
+    decode_capture(bytes).map_err(|e| e.reason)
+}
+
+fn decoder_tests(body: &PluginBody) -> Result<Vec<SelfTest<Decoder>>, String> {
     body.self_test
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let expected = if t.expected.is_empty() {
-                Expected::Refused
-            } else {
-                Expected::Output(decode_capture(&t.expected).map_err(|e| {
-                    format!(
-                        "plugin {}: self-test {i}: expected capture: {}",
-                        body.name, e.reason
-                    )
-                })?)
-            };
             Ok(SelfTest {
                 input: DecodeInput {
                     payload: t.input.clone(),
                     station_id: "self-test".into(),
                     received_at: time::OffsetDateTime::UNIX_EPOCH,
                 },
-                expected,
+                expected: expected(&t.expected, capture_json)
+                    .map_err(|e| format!("self-test {i}: expected capture: {e}"))?,
+            })
+        })
+        .collect()
+}
+
+fn quality_tests(body: &PluginBody) -> Result<Vec<SelfTest<Quality>>, String> {
+    body.self_test
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            Ok(SelfTest {
+                input: capture_json(&t.input).map_err(|e| format!("self-test {i}: input: {e}"))?,
+                expected: expected(&t.expected, |b| {
+                    serde_json::from_slice(b).map_err(|e| e.to_string())
+                })
+                .map_err(|e| format!("self-test {i}: expected report: {e}"))?,
+            })
+        })
+        .collect()
+}
+
+fn policy_tests(body: &PluginBody) -> Result<Vec<SelfTest<Policy>>, String> {
+    body.self_test
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let case: PolicyCase = serde_json::from_slice(&t.input)
+                .map_err(|e| format!("self-test {i}: input: {e}"))?;
+            let capture = serde_json::to_vec(&case.capture)
+                .map_err(|e| e.to_string())
+                .and_then(|b| capture_json(&b))
+                .map_err(|e| format!("self-test {i}: input capture: {e}"))?;
+            Ok(SelfTest {
+                input: PolicyInput::new(&case.station_id, &capture, &case.local, case.now),
+                expected: expected(&t.expected, |b| {
+                    serde_json::from_slice(b).map_err(|e| e.to_string())
+                })
+                .map_err(|e| format!("self-test {i}: expected decision: {e}"))?,
             })
         })
         .collect()
@@ -417,6 +580,7 @@ mod tests {
             backend: crate::config::PluginBackend::Pulley,
             max_memory_mib: 64,
             call_deadline_ms: 2_000,
+            enrol_min_finger_score: 0,
         }
     }
 
@@ -444,7 +608,10 @@ mod tests {
         // Refusals: replay, another world, a forged signature, a component that is not the signed one.
         let refused = |b: &[u8]| plugins.install_bundle(b).unwrap_err().reason;
         assert!(refused(&v1).contains("not newer"));
-        assert!(refused(&plugin_bundle(&key, 5, "quality", good.clone())).contains("decoder only"));
+        assert!(
+            refused(&plugin_bundle(&key, 5, "quality", good.clone()))
+                .contains("taken by a decoder")
+        );
         assert!(
             refused(&plugin_bundle(&self::key(), 5, "decoder", good.clone()))
                 .contains("unknown key")

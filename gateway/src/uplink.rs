@@ -317,19 +317,13 @@ impl Uplink {
         }
     }
 
-    /// Reports plugin rollbacks noticed since the last call.
+    /// Reports plugin rollbacks and alerts for central queued since the last call.
     async fn report_plugin_events(&self, conn: &quinn::Connection) {
         let events = match self.pipeline.plugin_events.lock() {
             Ok(mut e) => std::mem::take(&mut *e),
             Err(_) => return,
         };
-        for r in events {
-            let event = GatewayEvent::PluginRolledBack {
-                name: r.name,
-                from_version: r.from_version,
-                to_version: r.to_version,
-                reason: r.reason,
-            };
+        for event in events {
             self.report(conn, event).await;
         }
     }

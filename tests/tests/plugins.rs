@@ -58,6 +58,23 @@ async fn wait_fleet(w: &World, pred: impl Fn(&serde_json::Value) -> bool) -> ser
 }
 
 fn publish(w: &World, wasm: &std::path::Path, self_test: bool) -> String {
+    publish_as(
+        w,
+        "acme-fs200",
+        "decoder",
+        wasm,
+        self_test.then_some("selftest"),
+    )
+}
+
+/// `plugin publish` of `wasm` as plugin `name` of `world`, with the self-test `<case>-in.json` / `<case>-out.json`.
+fn publish_as(
+    w: &World,
+    name: &str,
+    world: &str,
+    wasm: &std::path::Path,
+    case: Option<&str>,
+) -> String {
     let mut args = vec![
         "plugin".to_owned(),
         "publish".into(),
@@ -66,22 +83,67 @@ fn publish(w: &World, wasm: &std::path::Path, self_test: bool) -> String {
         "--key".into(),
         w.path("keys").display().to_string(),
         "--name".into(),
-        "acme-fs200".into(),
+        name.into(),
         "--world".into(),
-        "decoder".into(),
+        world.into(),
         "--wasm".into(),
         wasm.display().to_string(),
     ];
-    if self_test {
+    if let Some(case) = case {
         args.extend([
             "--self-test-input".into(),
-            w.path("selftest-in.json").display().to_string(),
+            w.path(&format!("{case}-in.json")).display().to_string(),
             "--self-test-expected".into(),
-            w.path("selftest-out.json").display().to_string(),
+            w.path(&format!("{case}-out.json")).display().to_string(),
         ]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run_cli(w.bins.central, &args)
+}
+
+/// An ISO/IEC 19794-2:2005 record of finger 1 with quality 70 and 20 minutiae (for self-tests).
+fn iso_record() -> Vec<u8> {
+    let mut r = b"FMR\0 20\0".to_vec();
+    r.extend_from_slice(&(24u32 + 4 + 6 * 20 + 2).to_be_bytes());
+    r.extend_from_slice(&[0, 0, 1, 244, 1, 244, 0, 197, 0, 197, 1, 0]);
+    r.extend_from_slice(&[1, 0, 70, 20]);
+    for i in 0..20u8 {
+        r.extend_from_slice(&[0x40, 10 + i, 0, 20 + i, 3 * i, 60]);
+    }
+    r.extend_from_slice(&[0, 0]);
+    r
+}
+
+/// Self-tests for the example quality and policy plugins: a one-finger screening capture; the quality plugin
+/// scores the record's quality byte without warnings, the policy leaves a no-hit as it is without alerts.
+fn write_check_self_tests(w: &World) {
+    let capture = serde_json::json!({
+        "capture_id": "6f1c2f0e-8a53-4a57-9a36-0b7f3f1d9c11", "captured_at": "2026-11-29T10:00:00Z",
+        "operator": "officer-7", "purpose": "screen",
+        "fingers": [{"position": 1, "format": "iso19794-2",
+                     "data": base64::engine::general_purpose::STANDARD.encode(iso_record())}],
+    });
+    let write = |name: &str, v: serde_json::Value| {
+        std::fs::write(w.path(name), serde_json::to_vec(&v).unwrap()).unwrap()
+    };
+    write("quality-in.json", capture.clone());
+    write(
+        "quality-out.json",
+        serde_json::json!({"fingers": [{"position": 1, "score": 70}], "face": null, "warnings": []}),
+    );
+    write(
+        "policy-in.json",
+        serde_json::json!({
+            "station_id": "desk-1", "capture": capture, "now": "2026-11-29T10:00:00Z",
+            "local": {"capture_id": "6f1c2f0e-8a53-4a57-9a36-0b7f3f1d9c11", "source": "local",
+                      "decision": "no_hit", "candidates": [], "reason": null, "watchlist_version": 1,
+                      "latency_ms": 3},
+        }),
+    );
+    write(
+        "policy-out.json",
+        serde_json::json!({"decision": "no_hit", "reason": null, "alerts": []}),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,6 +157,7 @@ async fn a_signed_decoder_plugin_is_rolled_out_and_decodes_vendor_payloads() {
     // The self-test shipped with the plugin: a sample payload and the capture it must become.
     let sample = uuid::Uuid::new_v4();
     std::fs::write(w.path("selftest-in.json"), vendor_payload(sample, &iso)).unwrap();
+    write_check_self_tests(&w);
     let expected = serde_json::json!({
         "capture_id": sample.to_string(), "captured_at": "2026-11-29T10:00:00Z", "operator": "officer-7",
         "purpose": "screen",
@@ -178,4 +241,43 @@ async fn a_signed_decoder_plugin_is_rolled_out_and_decodes_vendor_payloads() {
         &["plugin.installed", "plugin.refused"],
     )
     .await;
+
+    // A quality and a policy plugin: a hit now carries the policy's alert for the station, and the console lists
+    // the alert it routed there.
+    for (name, world, wasm) in [
+        ("basic-quality", "quality", "quality-basic.wasm"),
+        ("basic-policy", "policy", "policy-basic.wasm"),
+    ] {
+        let out = publish_as(&w, name, world, &plugins.join(wasm), Some(world));
+        assert!(out.contains("\"published\":1"), "{out}");
+    }
+    wait_fleet(&w, |g| {
+        let p = g["plugins"].to_string();
+        p.contains("basic-quality") && p.contains("basic-policy")
+    })
+    .await;
+    let txn3 = uuid::Uuid::new_v4();
+    s.send_vendor("acme-fs200", vendor_payload(txn3, &iso))
+        .await
+        .unwrap();
+    let r = loop {
+        let r = s.next_result(Duration::from_secs(60)).await.unwrap();
+        if r.capture_id == Some(txn3) && r.source == Source::Local {
+            break r;
+        }
+    };
+    assert_eq!(r.decision, Decision::Hit, "{r:?}");
+    let reason = r.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("ALERT") && reason.contains("secondary inspection"),
+        "{r:?}"
+    );
+    let st = wait_status(&console, |s| {
+        s["alerts_recent"]
+            .to_string()
+            .contains("HIT at station acme-desk")
+    })
+    .await;
+    assert_eq!(st["plugins"].as_array().unwrap().len(), 3, "{st}");
+    wait_file_contains(&w.path("gateway/audit.log"), &["plugin.alert"]).await;
 }
