@@ -328,27 +328,21 @@ impl Plugins {
 
     /// Runs every quality plugin on `capture`, in name order. Blocking.
     pub fn quality(&self, capture: &Capture) -> Answers<QualityReport> {
-        let slots: Vec<_> = self
-            .lock()
-            .quality
-            .iter()
-            .map(|(n, i)| (n.clone(), i.slot.clone()))
-            .collect();
-        let mut out = Vec::new();
-        let mut rolled = Vec::new();
-        for (name, slot) in slots {
-            let r = slot.call(capture).map_err(|e| e.to_string());
-            rolled.extend(check_rollback(&self.dir, &mut self.lock().quality, &name));
-            out.push((name, r));
-        }
-        (out, rolled)
+        self.call_all(|s| &mut s.quality, capture)
     }
 
     /// Runs every policy plugin on the local result, in name order. Blocking.
     pub fn policy(&self, input: &PolicyInput) -> Answers<PolicyDecision> {
-        let slots: Vec<_> = self
-            .lock()
-            .policy
+        self.call_all(|s| &mut s.policy, input)
+    }
+
+    /// Calls every plugin of one world (the lock is not held during the calls).
+    fn call_all<K: PluginKind>(
+        &self,
+        world: fn(&mut Slots) -> &mut BTreeMap<String, Installed<K>>,
+        input: &K::Input,
+    ) -> Answers<K::Output> {
+        let slots: Vec<_> = world(&mut self.lock())
             .iter()
             .map(|(n, i)| (n.clone(), i.slot.clone()))
             .collect();
@@ -356,7 +350,7 @@ impl Plugins {
         let mut rolled = Vec::new();
         for (name, slot) in slots {
             let r = slot.call(input).map_err(|e| e.to_string());
-            rolled.extend(check_rollback(&self.dir, &mut self.lock().policy, &name));
+            rolled.extend(check_rollback(&self.dir, world(&mut self.lock()), &name));
             out.push((name, r));
         }
         (out, rolled)
