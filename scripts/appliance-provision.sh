@@ -79,6 +79,9 @@ key = "/etc/hotspot/pki/gateway.key"
 # Public keys whose signatures the gateway accepts on watchlist and plugin bundles.
 trusted_keys = [$trusted]
 
+[plugins]
+backend = "pulley"
+
 [storage]
 dir = "/var/lib/hotspot"
 
