@@ -284,6 +284,7 @@ pub async fn run(
         plugin_events: std::sync::Mutex::new(Vec::new()),
         console_alerts: std::sync::Mutex::new(std::collections::VecDeque::new()),
         enrol_min_finger_score: cfg.plugins.as_ref().map_or(0, |p| p.enrol_min_finger_score),
+        pending_marks: std::sync::Mutex::new(Vec::new()),
     });
     let uplink = Arc::new(Uplink::new(
         cfg.uplink.clone(),
@@ -316,6 +317,7 @@ pub async fn run(
     ));
     pipeline.recover().await;
     tasks.spawn(pipeline.clone().run_ingest(ingest_rx));
+    tasks.spawn(pipeline.clone().confirm_published());
     tasks.spawn(uplink.run());
     tasks.spawn(status::run(client.clone(), pipeline.clone()));
     tasks.spawn(watch_disk(

@@ -108,6 +108,7 @@ pub async fn run_event_loop(
             Ok(_) => {}
             Err(e) => {
                 shared.mqtt_connected.store(false, Ordering::Relaxed);
+                shared.mqtt_epoch.fetch_add(1, Ordering::Relaxed);
                 let delay = backoff.next_delay();
                 warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "MQTT connection lost");
                 tokio::time::sleep(delay).await;

@@ -58,7 +58,12 @@ pub struct Pipeline {
     pub console_alerts: std::sync::Mutex<std::collections::VecDeque<serde_json::Value>>,
     /// `[plugins] enrol_min_finger_score` (0: quality plugins only warn).
     pub enrol_min_finger_score: u8,
+    /// Results handed to MQTT and not yet marked published: `(capture, central, MQTT epoch, Unix ms)`.
+    pub pending_marks: std::sync::Mutex<Vec<(Uuid, bool, u64, i64)>>,
 }
+
+/// How long a result handed to MQTT waits before it is marked published (see [`Pipeline::confirm_published`]).
+pub const PUBLISH_GRACE_MS: i64 = 3_000;
 
 /// Console alerts kept.
 pub const CONSOLE_ALERTS: usize = 50;
@@ -568,8 +573,53 @@ impl Pipeline {
                 &self.shared.local_results
             };
             Shared::bump(counter);
-            if let Err(e) = self.store.mark_published(id, central) {
-                warn!(capture_id = %id, error = %e, "cannot mark result published; it may be sent twice");
+            let epoch = self
+                .shared
+                .mqtt_epoch
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if let Ok(mut q) = self.pending_marks.lock() {
+                q.push((id, central, epoch, now_ms()));
+            }
+        }
+    }
+
+    /// Marks results published once they are unlikely to be lost, forever (every second).
+    ///
+    /// rumqttc's `publish` only queues the message in memory: a kill -9 right after it loses the message, and a
+    /// result marked published at that point would never be sent again (the chaos test caught this). A result is
+    /// therefore marked only after [`PUBLISH_GRACE_MS`] with the broker connection up the whole time (same
+    /// connection epoch); otherwise it stays unmarked and is re-sent after the next start (stations de-duplicate
+    /// on `capture_id` + `source`).
+    pub async fn confirm_published(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let now = now_ms();
+            let epoch = self
+                .shared
+                .mqtt_epoch
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let connected = self
+                .shared
+                .mqtt_connected
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let due: Vec<(Uuid, bool, u64, i64)> = match self.pending_marks.lock() {
+                Ok(mut q) => {
+                    let (due, keep) = q
+                        .drain(..)
+                        .partition(|(_, _, _, at)| now - *at >= PUBLISH_GRACE_MS);
+                    *q = keep;
+                    due
+                }
+                Err(_) => continue,
+            };
+            for (id, central, e, _) in due {
+                if e != epoch || !connected {
+                    continue;
+                }
+                if let Err(err) = self.store.mark_published(id, central) {
+                    warn!(capture_id = %id, error = %err, "cannot mark result published; it may be sent twice");
+                }
             }
         }
     }

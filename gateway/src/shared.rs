@@ -15,6 +15,9 @@ pub struct Shared {
     pub site_id: String,
     /// Connected to the MQTT broker and subscribed.
     pub mqtt_connected: AtomicBool,
+    /// Bumped on every loss of the MQTT connection (results handed to MQTT before a loss are not trusted to
+    /// have reached the broker).
+    pub mqtt_epoch: std::sync::atomic::AtomicU64,
     uplink: Mutex<(UplinkState, Option<LinkStats>)>,
     stations: Mutex<BTreeMap<String, StationPresence>>,
     /// Captures accepted (stored).
@@ -73,6 +76,7 @@ impl Shared {
         Self {
             site_id,
             mqtt_connected: AtomicBool::new(false),
+            mqtt_epoch: std::sync::atomic::AtomicU64::new(0),
             uplink: Mutex::new((UplinkState::Down, None)),
             stations: Mutex::new(BTreeMap::new()),
             captures_accepted: AtomicU64::new(0),

@@ -22,8 +22,10 @@
 //! 3. Central's result, the outbox removal and (with zero payload retention) the payload purge are one atomic batch:
 //!    a capture is never both answered and still queued. A crash before it leaves the outbox entry, so the capture
 //!    is submitted again and central, idempotent on the capture id, returns its stored answer.
-//! 4. A result is marked published after it is handed to MQTT; unpublished results are re-sent at start-up, so a
-//!    station may see a result twice after a crash (stations de-duplicate on `capture_id` + `source`).
+//! 4. A result is marked published only some seconds after it was handed to MQTT with the broker connection up
+//!    throughout (`Pipeline::confirm_published`: the MQTT client only queues in memory); unpublished results are
+//!    re-sent at start-up, so a station may see a result twice after a crash (stations de-duplicate on
+//!    `capture_id` + `source`), but a result lost in the client's queue by a crash is sent again.
 //! 5. A value that fails its checksum is moved to `quarantine`, reported (log at error level and the
 //!    `quarantined` counter), and treated as absent; it never stops the gateway. A database the engine cannot open
 //!    because it is corrupt is moved aside whole (`db.corrupt-<unix ms>`, kept for recovery) and a fresh one is
