@@ -349,6 +349,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let latest = bundles::latest_watchlist(&data_dir);
             let plugins = bundles::latest_plugins(&data_dir);
             let now = now_ms();
+            let contributions = contributions::stats(&contributions::list(&data_dir)?);
             for r in fleet::list(&data_dir) {
                 let behind = r.watchlist_version < latest
                     || plugins.iter().any(|(n, v)| {
@@ -362,6 +363,15 @@ fn run(command: Command) -> anyhow::Result<()> {
                 v["latest_watchlist_version"] = latest.into();
                 v["behind"] = behind.into();
                 v["last_contact_age_s"] = ((now - r.last_contact_ms).max(0) / 1000).into();
+                v["contributions"] = contributions
+                    .iter()
+                    .filter(|((gw, _), _)| *gw == r.gateway)
+                    .map(|((_, day), [received, pending, accepted, rejected])| {
+                        serde_json::json!({"day": day, "received": received, "pending": pending,
+                            "accepted": accepted, "rejected": rejected})
+                    })
+                    .collect::<Vec<_>>()
+                    .into();
                 println!("{}", serde_json::to_string(&v)?);
             }
         }

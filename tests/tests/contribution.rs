@@ -172,6 +172,15 @@ async fn an_enrolment_becomes_searchable_at_central_after_acceptance() {
         ),
         (Some(2), Some(1), Some(1))
     );
+    // The same counts on central's fleet view, beside the gateway's versions and backlog.
+    let fleet = run_cli(
+        w.bins.central,
+        &["fleet", "status", "--data-dir", dir.to_str().unwrap()],
+    );
+    let gw: serde_json::Value = serde_json::from_str(fleet.lines().next().unwrap()).unwrap();
+    assert_eq!(gw["gateway"], "gw-1", "{gw}");
+    assert_eq!(gw["contributions"][0]["received"], 2, "{gw}");
+    assert_eq!(gw["contributions"][0]["accepted"], 1, "{gw}");
     central.stop();
     assert_eq!(w.central_report()["answered"], 3);
 }
