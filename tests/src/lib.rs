@@ -367,6 +367,57 @@ impl World {
         path
     }
 
+    /// `watchlist import` of `manifest` into central's data folder through the real command line; returns its output.
+    pub fn import(&self, manifest: &Path) -> String {
+        run_cli(
+            self.bins.central,
+            &[
+                "watchlist",
+                "import",
+                "--data-dir",
+                self.path("central").to_str().unwrap(),
+                "--manifest",
+                manifest.to_str().unwrap(),
+            ],
+        )
+    }
+
+    /// `fleet status`: one JSON object per gateway central has heard from.
+    pub fn fleet(&self) -> Vec<serde_json::Value> {
+        run_cli(
+            self.bins.central,
+            &[
+                "fleet",
+                "status",
+                "--data-dir",
+                self.path("central").to_str().unwrap(),
+            ],
+        )
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+    }
+
+    /// Polls `fleet status` until `pred` holds or `within` passes; returns the rows that matched.
+    pub async fn wait_fleet(
+        &self,
+        within: Duration,
+        pred: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let f = self.fleet();
+            if pred(&f) {
+                return f;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fleet view never matched: {f:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// Issues a client certificate for another gateway.
     pub fn issue_gateway(&self, name: &str) {
         run_cli(

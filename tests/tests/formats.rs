@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hotspot_device_protocols::ansi_nist;
 use hotspot_device_protocols::station::{Decision, FingerFormat, Source};
-use hotspot_e2e::{BrokerSetup, World, free_tcp_port, run_cli, station, wait_status};
+use hotspot_e2e::{BrokerSetup, World, free_tcp_port, station, wait_status};
 
 fn shared_file(rel: &str) -> Option<Vec<u8>> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -44,17 +44,7 @@ async fn a_raw_ansi_nist_transaction_is_matched_and_forwarded_once() {
         ),
     )
     .unwrap();
-    let out = run_cli(
-        w.bins.central,
-        &[
-            "watchlist",
-            "import",
-            "--data-dir",
-            w.path("central").to_str().unwrap(),
-            "--manifest",
-            w.path("an2k.jsonl").to_str().unwrap(),
-        ],
-    );
+    let out = w.import(&w.path("an2k.jsonl"));
     assert!(out.contains("gallery version 2"), "{out}");
 
     let (central, central_port) = w.central(0);

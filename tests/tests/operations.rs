@@ -53,17 +53,7 @@ async fn a_watchlist_update_is_announced_installed_and_used() {
         r#"{"subject_id":"P008","lists":["watchlist"],"fingers":[{"position":2,"format":"iso19794-2","path":"P008.iso"}]}"#,
     )
     .unwrap();
-    let out = run_cli(
-        w.bins.central,
-        &[
-            "watchlist",
-            "import",
-            "--data-dir",
-            w.path("central").to_str().unwrap(),
-            "--manifest",
-            manifest.to_str().unwrap(),
-        ],
-    );
+    let out = w.import(&manifest);
     assert!(out.contains("gallery version 2"), "{out}");
     let status = wait_status(&console, |s| s["watchlist_version"] == 2).await;
     assert_eq!(status["watchlist_subjects"], 9, "{status}");

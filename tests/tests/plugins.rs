@@ -27,34 +27,12 @@ fn vendor_payload(txn: uuid::Uuid, iso: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
-fn fleet(w: &World) -> Vec<serde_json::Value> {
-    run_cli(
-        w.bins.central,
-        &[
-            "fleet",
-            "status",
-            "--data-dir",
-            w.path("central").to_str().unwrap(),
-        ],
-    )
-    .lines()
-    .map(|l| serde_json::from_str(l).unwrap())
-    .collect()
-}
-
-async fn wait_fleet(w: &World, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(g) = fleet(w).into_iter().find(|g| pred(g)) {
-            return g;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "fleet never matched: {:#?}",
-            fleet(w)
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+/// The gateway row of `fleet status` once `pred` holds for it (60 s at most).
+async fn wait_gateway(w: &World, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let rows = w
+        .wait_fleet(Duration::from_secs(60), |f| f.iter().any(&pred))
+        .await;
+    rows.into_iter().find(|g| pred(g)).unwrap()
 }
 
 fn publish(w: &World, wasm: &std::path::Path, self_test: bool) -> String {
@@ -183,7 +161,7 @@ async fn a_signed_decoder_plugin_is_rolled_out_and_decodes_vendor_payloads() {
     let gw = w.gateway(&cfg);
     let console = gw.ready["console"].as_str().unwrap().to_owned();
     wait_status(&console, |s| s["watchlist_version"] == 1).await;
-    let g = wait_fleet(&w, |g| g["plugins"].to_string().contains("acme-fs200")).await;
+    let g = wait_gateway(&w, |g| g["plugins"].to_string().contains("acme-fs200")).await;
     assert_eq!(g["plugins"][0]["version"], 1, "{g}");
 
     // A station speaking only the vendor format.
@@ -223,7 +201,7 @@ async fn a_signed_decoder_plugin_is_rolled_out_and_decodes_vendor_payloads() {
     // A component built for contract 2.0.0 as version 2: refused at install, reported, v1 keeps decoding.
     let out = publish(&w, &plugins.join("hostile-wrong-wit.wasm"), true);
     assert!(out.contains("\"published\":2"), "{out}");
-    let g = wait_fleet(&w, |g| g["refusals_total"].as_u64() >= Some(1)).await;
+    let g = wait_gateway(&w, |g| g["refusals_total"].as_u64() >= Some(1)).await;
     assert_eq!(g["plugins"][0]["version"], 1, "{g}");
     let txn2 = uuid::Uuid::new_v4();
     s.send_vendor("acme-fs200", vendor_payload(txn2, &iso))
@@ -251,7 +229,7 @@ async fn a_signed_decoder_plugin_is_rolled_out_and_decodes_vendor_payloads() {
         let out = publish_as(&w, name, world, &plugins.join(wasm), Some(world));
         assert!(out.contains("\"published\":1"), "{out}");
     }
-    wait_fleet(&w, |g| {
+    wait_gateway(&w, |g| {
         let p = g["plugins"].to_string();
         p.contains("basic-quality") && p.contains("basic-policy")
     })

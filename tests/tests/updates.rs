@@ -12,21 +12,6 @@ use hotspot_e2e::{
     BrokerSetup, TEST_UPLINK, World, free_tcp_port, run_cli, wait_file_contains, wait_status,
 };
 
-fn fleet(w: &World) -> Vec<serde_json::Value> {
-    let out = run_cli(
-        w.bins.central,
-        &[
-            "fleet",
-            "status",
-            "--data-dir",
-            w.path("central").to_str().unwrap(),
-        ],
-    );
-    out.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Adds watchlist subject `id` (a copy of P000's finger) through the real import command.
 fn add_subject(w: &World, id: &str) {
     let manifest = w.path(&format!("{id}.jsonl"));
@@ -37,35 +22,7 @@ fn add_subject(w: &World, id: &str) {
         ),
     )
     .unwrap();
-    run_cli(
-        w.bins.central,
-        &[
-            "watchlist",
-            "import",
-            "--data-dir",
-            w.path("central").to_str().unwrap(),
-            "--manifest",
-            manifest.to_str().unwrap(),
-        ],
-    );
-}
-
-async fn wait_fleet(
-    w: &World,
-    pred: impl Fn(&[serde_json::Value]) -> bool,
-) -> Vec<serde_json::Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let f = fleet(w);
-        if pred(&f) {
-            return f;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "fleet view never matched: {f:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    w.import(&manifest);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +57,7 @@ async fn rollout_converges_and_forged_bundles_are_refused() {
     for v in 2..=3 {
         assert!(bundles.join(format!("{v:020}.delta")).is_file());
     }
-    let f = fleet(&w);
+    let f = w.fleet();
     let gw2_row = f.iter().find(|g| g["gateway"] == "gw-2").unwrap();
     assert_eq!(gw2_row["watchlist_version"], 1);
     assert_eq!(gw2_row["behind"], true);
@@ -110,7 +67,7 @@ async fn rollout_converges_and_forged_bundles_are_refused() {
     let s2 = wait_status(&console2, |s| s["watchlist_version"] == 3).await;
     assert_eq!(s2["watchlist_subjects"], 10);
     wait_file_contains(&w.path("gw-2/audit.log"), &["watchlist-delta"]).await;
-    wait_fleet(&w, |f| {
+    w.wait_fleet(Duration::from_secs(30), |f| {
         f.len() == 2
             && f.iter()
                 .all(|g| g["watchlist_version"] == 3 && g["behind"] == false)
@@ -135,15 +92,16 @@ async fn rollout_converges_and_forged_bundles_are_refused() {
         bundle::sign(&forged, &rogue).unwrap(),
     )
     .unwrap();
-    let f = wait_fleet(&w, |f| {
-        f.iter().all(|g| {
-            g["refusals_total"].as_u64() >= Some(1)
-                && g["events"]
-                    .to_string()
-                    .contains("bundle signed by unknown key")
+    let f = w
+        .wait_fleet(Duration::from_secs(30), |f| {
+            f.iter().all(|g| {
+                g["refusals_total"].as_u64() >= Some(1)
+                    && g["events"]
+                        .to_string()
+                        .contains("bundle signed by unknown key")
+            })
         })
-    })
-    .await;
+        .await;
     assert_eq!(f.len(), 2);
     for c in [&console1, &console2] {
         let s = wait_status(c, |_| true).await;
