@@ -192,14 +192,6 @@ pub fn publish_watchlist(
     let dir = watchlist_dir(data_dir);
     fsutil::create_dir_private(&dir)?;
     let content_hash = bundle::content_hash(next.values());
-    let sign = |payload: &Payload, path: &Path| -> Result<(), BundlesError> {
-        let bytes = bundle::sign(payload, key).map_err(|source| BundlesError::Bundle {
-            path: path.to_owned(),
-            source,
-        })?;
-        fsutil::write_atomic(path, &bytes)?;
-        Ok(())
-    };
     let mut delta_ops = None;
     if prev.version > 0 {
         let ops = prev.diff(&next);
@@ -214,7 +206,7 @@ pub fn publish_watchlist(
                 ops,
             },
         };
-        sign(&payload, &dir.join(file_name(version, "delta")))?;
+        write_signed(&payload, key, &dir.join(file_name(version, "delta")))?;
     }
     let subjects = next.len();
     let payload = Payload {
@@ -225,7 +217,7 @@ pub fn publish_watchlist(
             entries: next.into_values().collect(),
         },
     };
-    sign(&payload, &dir.join(file_name(version, "snapshot")))?;
+    write_signed(&payload, key, &dir.join(file_name(version, "snapshot")))?;
     let snaps = versions(&dir, "snapshot");
     for old in snaps
         .iter()
@@ -323,12 +315,18 @@ pub fn publish_plugin(
             self_test: spec.self_test,
         }),
     };
-    let bytes = bundle::sign(&payload, key).map_err(|source| BundlesError::Bundle {
-        path: path.clone(),
+    write_signed(&payload, key, &path)?;
+    Ok(version)
+}
+
+/// Signs `payload` and writes the bundle to `path` atomically.
+fn write_signed(payload: &Payload, key: &SigningKey, path: &Path) -> Result<(), BundlesError> {
+    let bytes = bundle::sign(payload, key).map_err(|source| BundlesError::Bundle {
+        path: path.to_owned(),
         source,
     })?;
-    fsutil::write_atomic(&path, &bytes)?;
-    Ok(version)
+    fsutil::write_atomic(path, &bytes)?;
+    Ok(())
 }
 
 /// The newest published version of every plugin.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::serve::now_ms;
 use crate::{bundles, contributions, fleet, gallery, pki, serve};
 
 /// Reference central endpoint and ops CLI for Hotspot Edge.
@@ -382,10 +383,6 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 fn run_plugin(command: PluginCommand) -> anyhow::Result<()> {

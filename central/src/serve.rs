@@ -649,8 +649,9 @@ async fn flush(db: &sled::Db) -> Result<(), String> {
     }
 }
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+/// Wall-clock Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 /// What `report` prints: central's view of what it received.

@@ -363,36 +363,47 @@ pub struct Verified {
     pub payload: Payload,
 }
 
-/// Checks a bundle's signature against `trusted`, then decodes its payload. See the module doc for the order.
-pub fn verify(bytes: &[u8], trusted: &TrustedKeys, limit: usize) -> Result<Verified, BundleError> {
+/// Checks size, magic, format and declared length; returns the header and the payload bytes.
+fn split(bytes: &[u8], limit: usize) -> Result<(&[u8], &[u8]), BundleError> {
     if bytes.len() > limit {
         return Err(BundleError::TooLarge {
             len: bytes.len(),
             limit,
         });
     }
-    let header = bytes.get(..HEADER_LEN).ok_or(BundleError::Truncated {
-        needed: HEADER_LEN,
-        len: bytes.len(),
-    })?;
+    let (header, payload) = bytes
+        .split_at_checked(HEADER_LEN)
+        .ok_or(BundleError::Truncated {
+            needed: HEADER_LEN,
+            len: bytes.len(),
+        })?;
     if &header[..8] != MAGIC {
         return Err(BundleError::Magic);
     }
     if header[8] != FORMAT {
         return Err(BundleError::Format { found: header[8] });
     }
-    let id = &header[9..17];
-    let sig = &header[17..81];
-    if id.iter().all(|b| *b == 0) && sig.iter().all(|b| *b == 0) {
-        return Err(BundleError::Unsigned);
-    }
     let declared = u32::from_be_bytes([header[81], header[82], header[83], header[84]]) as usize;
-    let payload = &bytes[HEADER_LEN..];
     if payload.len() != declared {
         return Err(BundleError::Truncated {
             needed: HEADER_LEN.saturating_add(declared),
             len: bytes.len(),
         });
+    }
+    Ok((header, payload))
+}
+
+fn decode_payload(payload: &[u8]) -> Result<Payload, BundleError> {
+    postcard::from_bytes(payload).map_err(|e| BundleError::Payload(e.to_string()))
+}
+
+/// Checks a bundle's signature against `trusted`, then decodes its payload. See the module doc for the order.
+pub fn verify(bytes: &[u8], trusted: &TrustedKeys, limit: usize) -> Result<Verified, BundleError> {
+    let (header, payload) = split(bytes, limit)?;
+    let id = &header[9..17];
+    let sig = &header[17..81];
+    if id.iter().all(|b| *b == 0) && sig.iter().all(|b| *b == 0) {
+        return Err(BundleError::Unsigned);
     }
     let key_id = hex(id);
     let Some((_, pk)) = trusted.keys.iter().find(|(k, _)| k.as_slice() == id) else {
@@ -406,28 +417,17 @@ pub fn verify(bytes: &[u8], trusted: &TrustedKeys, limit: usize) -> Result<Verif
         .map_err(|_| BundleError::BadSignature {
             key_id: key_id.clone(),
         })?;
-    let payload: Payload =
-        postcard::from_bytes(payload).map_err(|e| BundleError::Payload(e.to_string()))?;
-    Ok(Verified { key_id, payload })
+    Ok(Verified {
+        key_id,
+        payload: decode_payload(payload)?,
+    })
 }
 
 /// Decodes a bundle's payload **without** checking its signature: only for a signer reading its own output (e.g.
 /// central computing the next delta from its last published snapshot). Never use it on received bundles.
 pub fn decode_unverified(bytes: &[u8], limit: usize) -> Result<Payload, BundleError> {
-    if bytes.len() > limit {
-        return Err(BundleError::TooLarge {
-            len: bytes.len(),
-            limit,
-        });
-    }
-    let payload = bytes.get(HEADER_LEN..).ok_or(BundleError::Truncated {
-        needed: HEADER_LEN,
-        len: bytes.len(),
-    })?;
-    if bytes.get(..8) != Some(MAGIC.as_slice()) {
-        return Err(BundleError::Magic);
-    }
-    postcard::from_bytes(payload).map_err(|e| BundleError::Payload(e.to_string()))
+    let (_, payload) = split(bytes, limit)?;
+    decode_payload(payload)
 }
 
 /// Why a watchlist bundle does not apply to the installed content.

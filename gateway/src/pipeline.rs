@@ -518,6 +518,17 @@ impl Pipeline {
         self.publish_and_mark(id, &station, &result).await;
     }
 
+    /// Central confirmed (or just delivered) the installed watchlist: records it in memory and in `meta`.
+    pub fn confirm_watchlist(&self, now_ms: i64) {
+        self.watchlist.confirm(now_ms);
+        if let Err(e) = self
+            .store
+            .meta_set(crate::watchlist::CONFIRMED_META_KEY, &now_ms)
+        {
+            warn!(error = %e, "cannot persist the watchlist confirmation time");
+        }
+    }
+
     /// Active alarms: storage ([`Shared::alarms`]) and `watchlist_stale`.
     pub fn alarms(&self) -> Vec<String> {
         let mut a = self.shared.alarms();

@@ -122,16 +122,10 @@ struct PolicyCase {
     now: time::OffsetDateTime,
 }
 
-fn persist_bundle(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{name}.bundle"));
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
-    std::fs::File::open(dir)?.sync_all()
+fn persist_bundle(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    hotspot_central::fsutil::write_atomic(&dir.join(format!("{name}.bundle")), bytes)
+        .map_err(|e| e.to_string())
 }
 
 /// Notices a rollback the slot made: the persisted bundle goes back to the previous version too.

@@ -266,20 +266,8 @@ impl Uplink {
         if central_version != self.pipeline.watchlist.current().version {
             self.fetch_watchlist(conn).await
         } else {
-            self.confirm_watchlist().await;
+            self.pipeline.confirm_watchlist(now_ms());
             Ok(())
-        }
-    }
-
-    async fn confirm_watchlist(&self) {
-        let now = now_ms();
-        self.pipeline.watchlist.confirm(now);
-        if let Err(e) = self
-            .pipeline
-            .store
-            .meta_set(crate::watchlist::CONFIRMED_META_KEY, &now)
-        {
-            warn!(error = %e, "cannot persist the watchlist confirmation time");
         }
     }
 
@@ -295,7 +283,7 @@ impl Uplink {
                         return;
                     }
                 }
-                Ok(_) => self.confirm_watchlist().await,
+                Ok(_) => self.pipeline.confirm_watchlist(now_ms()),
                 Err(e) => warn!(error = %e, "heartbeat failed"),
             }
         }
@@ -363,12 +351,7 @@ impl Uplink {
                         r.version.to_string(),
                         serde_json::json!({ "kind": r.kind, "reason": r.reason }),
                     );
-                    let event = GatewayEvent::BundleRefused {
-                        kind: r.kind,
-                        version: r.version,
-                        reason: r.reason,
-                    };
-                    self.report(conn, event).await;
+                    self.report(conn, r.into()).await;
                 }
             }
         }
@@ -446,19 +429,14 @@ impl Uplink {
         match request(conn, &req, MAX_WATCHLIST_FRAME_BYTES, self.timeout()).await? {
             Response::Bundles(bundles) => {
                 if let Some(refusal) = install_bundles(&self.pipeline, bundles).await {
-                    let event = GatewayEvent::BundleRefused {
-                        kind: refusal.kind,
-                        version: refusal.version,
-                        reason: refusal.reason,
-                    };
-                    self.report(conn, event).await;
+                    self.report(conn, refusal.into()).await;
                 }
                 // Central's fleet view learns the new version now rather than at the next heartbeat.
                 self.say_hello(conn).await?;
                 Ok(())
             }
             Response::WatchlistUnchanged { .. } => {
-                self.confirm_watchlist().await;
+                self.pipeline.confirm_watchlist(now_ms());
                 Ok(())
             }
             other => Err(unexpected(&other)),
@@ -710,12 +688,7 @@ pub async fn install_bundles(
                 a.version.to_string(),
                 detail,
             );
-            if let Err(e) = pipeline
-                .store
-                .meta_set(crate::watchlist::CONFIRMED_META_KEY, &now_ms())
-            {
-                warn!(error = %e, "cannot persist the watchlist confirmation time");
-            }
+            pipeline.confirm_watchlist(now_ms());
             None
         }
         Err(r) => {

@@ -41,6 +41,8 @@ use hotspot_matcher::{FingerprintIndex, Subject, Template};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use hotspot_central::fsutil;
+
 use crate::crypto::PayloadKey;
 
 /// `meta` key of the last confirmation time (Unix ms).
@@ -143,6 +145,16 @@ pub struct Refusal {
     pub version: u64,
     /// Why.
     pub reason: String,
+}
+
+impl From<Refusal> for hotspot_device_protocols::uplink::GatewayEvent {
+    fn from(r: Refusal) -> Self {
+        Self::BundleRefused {
+            kind: r.kind,
+            version: r.version,
+            reason: r.reason,
+        }
+    }
 }
 
 /// What an accepted update installed.
@@ -284,21 +296,13 @@ impl Watchlist {
 
     /// The persisted content (empty when there is none yet).
     pub fn load_content(&self) -> Result<WatchlistContent, WatchlistError> {
-        use std::io::Read as _;
-        let f = match std::fs::File::open(&self.file) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let sealed = match fsutil::read(&self.file, MAX_CONTENT_BYTES) {
+            Ok(b) => b,
+            Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(WatchlistContent::default());
             }
-            Err(e) => return Err(self.file_err(e)),
+            Err(e) => return Err(self.fs_err(e)),
         };
-        let mut sealed = Vec::new();
-        f.take(MAX_CONTENT_BYTES + 1)
-            .read_to_end(&mut sealed)
-            .map_err(|e| self.file_err(e))?;
-        if sealed.len() as u64 > MAX_CONTENT_BYTES {
-            return Err(self.file_err(format!("larger than {MAX_CONTENT_BYTES} bytes")));
-        }
         let plain = self
             .key
             .open(CONTENT_AAD, &sealed)
@@ -307,23 +311,16 @@ impl Watchlist {
     }
 
     fn save_content(&self, content: &WatchlistContent) -> Result<(), WatchlistError> {
-        use std::io::Write as _;
         let plain = postcard::to_stdvec(content).map_err(|e| self.file_err(e))?;
         let sealed = self
             .key
             .seal(CONTENT_AAD, &plain)
             .map_err(|e| self.file_err(e))?;
-        let tmp = self.file.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(|e| self.file_err(e))?;
-        f.write_all(&sealed).map_err(|e| self.file_err(e))?;
-        f.sync_all().map_err(|e| self.file_err(e))?;
-        std::fs::rename(&tmp, &self.file).map_err(|e| self.file_err(e))?;
-        if let Some(dir) = self.file.parent() {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| self.file_err(e))?;
-        }
-        Ok(())
+        fsutil::write_atomic(&self.file, &sealed).map_err(|e| self.fs_err(e))
+    }
+
+    fn fs_err(&self, e: fsutil::FsError) -> WatchlistError {
+        self.file_err(format!("{}: {}", e.what, e.source))
     }
 
     fn swap(&self, installed: Installed) {
