@@ -589,16 +589,6 @@ impl Store {
         n
     }
 
-    /// Writes a value to the `meta` tree and flushes.
-    pub async fn meta_put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
-        self.engine.apply(vec![Op::Put(
-            Tree::Meta,
-            key.as_bytes().to_vec(),
-            record::encode(value)?,
-        )])?;
-        self.flush().await
-    }
-
     /// The payload key (the watchlist file is sealed with it too).
     pub fn payload_key(&self) -> Arc<PayloadKey> {
         self.key.clone()
