@@ -180,6 +180,24 @@ enum ContributionsCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Write an accepted contribution as an INT-I ATP (add to print collection) transaction, XML.
+    Export {
+        /// Data folder.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Contribution id.
+        #[arg(long)]
+        id: String,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Originating agency (1.008 ORI) as `ID:NAME:COUNTRY` (ISO 3166 alpha-3).
+        #[arg(long, default_value = "HSE:Hotspot Edge central:XXX")]
+        originator: String,
+        /// Destination agency (1.007 DAI) as `ID:NAME:COUNTRY`.
+        #[arg(long, default_value = "INT:INTERPOL:XPO")]
+        destination: String,
+    },
     /// Counts per gateway and day: received, pending, accepted, rejected (JSON lines).
     Stats {
         /// Data folder.
@@ -426,6 +444,21 @@ fn run_plugin(command: PluginCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `ID:NAME:COUNTRY` -> an INT-I agency.
+fn agency(text: &str) -> anyhow::Result<hotspot_device_protocols::int_i::Agency> {
+    let mut parts = text.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(id), Some(name), Some(country)) if !id.is_empty() && country.len() == 3 => {
+            Ok(hotspot_device_protocols::int_i::Agency {
+                id: id.to_owned(),
+                name: name.to_owned(),
+                country: country.to_owned(),
+            })
+        }
+        _ => anyhow::bail!("agency {text:?} is not ID:NAME:COUNTRY (country ISO 3166 alpha-3)"),
+    }
+}
+
 fn run_contributions(command: ContributionsCommand) -> anyhow::Result<()> {
     match command {
         ContributionsCommand::List { data_dir, status } => {
@@ -447,6 +480,27 @@ fn run_contributions(command: ContributionsCommand) -> anyhow::Result<()> {
         } => {
             contributions::reject(&data_dir, &id, &reason)?;
             println!("rejected {id}");
+        }
+        ContributionsCommand::Export {
+            data_dir,
+            id,
+            out,
+            originator,
+            destination,
+        } => {
+            let c = contributions::load(&data_dir, &id)?;
+            let xml = contributions::atp(
+                &c,
+                agency(&originator)?,
+                agency(&destination)?,
+                time::OffsetDateTime::now_utc(),
+            )?;
+            crate::fsutil::write_atomic(&out, xml.as_bytes())?;
+            println!(
+                "wrote {} (INT-I ATP, {} finger records)",
+                out.display(),
+                c.fingers.len()
+            );
         }
         ContributionsCommand::Stats { data_dir } => {
             let all = contributions::list(&data_dir)?;

@@ -6,13 +6,20 @@
 //! `contributions accept|reject` commands change the status, and `accept` adds the subject to the gallery under
 //! the list `contributed` (not the watchlist), which `serve` reloads, so the person becomes searchable at
 //! central. Images are not kept: only the extracted templates. Run one ops command at a time.
+//!
+//! An accepted contribution can be passed on to an INTERPOL-style database as an INT-I ATP (add to print
+//! collection) transaction, [`atp`]: the declared biographics in the Type-2 record and each finger's template as a
+//! Type-9 INCITS 378 minutiae record (the images were never kept, so there are no Type-14 or Type-10 records).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use hotspot_device_protocols::enrolment::Enrolment;
-use hotspot_device_protocols::station::Decision;
+use hotspot_device_protocols::int_i::{
+    Agency, Biographics, SearchKind, SearchRequest, Sex, build_search_request,
+};
+use hotspot_device_protocols::station::{Decision, Finger, FingerFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{self, FsError};
@@ -93,6 +100,14 @@ pub enum ContributionError {
         id: String,
         /// Its status.
         status: String,
+    },
+    /// The contribution cannot become an ATP transaction.
+    #[error("contribution {id} cannot be exported: {why}")]
+    Export {
+        /// Id.
+        id: String,
+        /// Why.
+        why: String,
     },
     /// A file does not decode.
     #[error("{path}: {what}")]
@@ -292,4 +307,211 @@ pub fn stats(list: &[Contribution]) -> BTreeMap<(String, String), [u64; 4]> {
         }
     }
     m
+}
+
+/// Builds the INT-I ATP (add to print collection) transaction of an accepted contribution: 1.009 TCN is the
+/// contribution id, Type-2 carries the officer's declared names, date of birth, sex (`X` is written `U`) and
+/// nationality, and each finger becomes a Type-9 minutiae record (ISO 19794-2 at 500 ppi converted to the INCITS
+/// 378 block). Pending and rejected contributions are refused: only reviewed records are passed on.
+pub fn atp(
+    c: &Contribution,
+    originator: Agency,
+    destination: Agency,
+    created: time::OffsetDateTime,
+) -> Result<String, ContributionError> {
+    let fail = |why: String| ContributionError::Export {
+        id: c.id.clone(),
+        why,
+    };
+    if !matches!(c.status, Status::Accepted { .. }) {
+        return Err(fail("only accepted contributions are exported".into()));
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut fingers = Vec::with_capacity(c.fingers.len());
+    for (position, encoded) in &c.fingers {
+        let bytes = b64
+            .decode(encoded)
+            .map_err(|e| fail(format!("finger {position}: {e}")))?;
+        let template = hotspot_matcher::Template::decode(&bytes)
+            .map_err(|e| fail(format!("finger {position}: {e}")))?;
+        // The image size is not kept; the smallest frame holding every minutia (plus a margin) stands in for it.
+        let extent = |v: f32| (v.max(0.0).ceil() as u32 + 16).min(u32::from(u16::MAX)) as u16;
+        let width = template
+            .minutiae
+            .iter()
+            .map(|m| extent(m.x))
+            .max()
+            .unwrap_or(16);
+        let height = template
+            .minutiae
+            .iter()
+            .map(|m| extent(m.y))
+            .max()
+            .unwrap_or(16);
+        let data = template
+            .to_iso19794_2(*position, width, height)
+            .map_err(|e| fail(format!("finger {position}: {e}")))?;
+        fingers.push(Finger {
+            position: *position,
+            format: FingerFormat::Iso19794_2,
+            data,
+        });
+    }
+    let e = &c.enrolment;
+    let birth_date = time::Date::parse(
+        &e.date_of_birth,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|err| fail(format!("date of birth {:?}: {err}", e.date_of_birth)))?;
+    let sex = match e.sex.as_str() {
+        "F" => Sex::Female,
+        "M" => Sex::Male,
+        _ => Sex::Unknown,
+    };
+    let request = SearchRequest {
+        kind: SearchKind::Atp,
+        control_number: c.id.clone(),
+        originator,
+        destination,
+        created,
+        priority: 5,
+        subject: Biographics {
+            given_name: Some(e.given_names.clone()),
+            surname: Some(e.family_name.clone()),
+            birth_date: Some(birth_date),
+            sex: Some(sex),
+            citizenship: Some(e.nationality.clone()),
+        },
+        fingers: &fingers,
+        face: None,
+    };
+    build_search_request(&request).map_err(|err| fail(err.to_string()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use hotspot_device_protocols::enrolment::{Encounter, EncounterReason};
+    use hotspot_device_protocols::int_i::parse_package;
+    use hotspot_matcher::{Minutia, MinutiaKind, Template};
+
+    fn agency(id: &str, country: &str) -> Agency {
+        Agency {
+            id: id.into(),
+            name: format!("{id} agency"),
+            country: country.into(),
+        }
+    }
+
+    fn contribution(status: Status) -> Contribution {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let template = |n: usize| Template {
+            minutiae: (0..n)
+                .map(|i| Minutia {
+                    x: 40.0 + 9.0 * i as f32,
+                    y: 300.0 - 7.0 * i as f32,
+                    angle: 0.1 * i as f32,
+                    kind: MinutiaKind::RidgeEnding,
+                    quality: 60,
+                })
+                .collect(),
+        };
+        Contribution {
+            id: "C-0123".into(),
+            capture_id: uuid::Uuid::nil().to_string(),
+            gateway: "gw-1".into(),
+            station_id: "desk-1".into(),
+            received_at: "2026-11-29T10:00:00Z".into(),
+            enrolment: Enrolment {
+                family_name: "DOE".into(),
+                given_names: "JANE MARIE".into(),
+                date_of_birth: "1990-04-17".into(),
+                sex: "X".into(),
+                nationality: "KEN".into(),
+                document: None,
+                encounter: Encounter {
+                    place: "Namanga".into(),
+                    reason: EncounterReason::BorderCheck,
+                },
+                legal_basis: "Immigration Act s.12(3)".into(),
+            },
+            fingers: vec![
+                (2, b64.encode(template(30).encode())),
+                (7, b64.encode(template(25).encode())),
+            ],
+            has_face: false,
+            face: None,
+            screening: Decision::NoHit,
+            status,
+        }
+    }
+
+    #[test]
+    fn accepted_contribution_becomes_an_atp_with_its_fingers_and_declarations() {
+        let c = contribution(Status::Accepted {
+            at: "2026-11-29T11:00:00Z".into(),
+            subject_id: "C-0123".into(),
+        });
+        let created = time::macros::datetime!(2026-11-29 12:00:00 UTC);
+        let xml = atp(&c, agency("HSE", "KEN"), agency("INT", "XPO"), created).unwrap();
+        let package = parse_package(xml.as_bytes()).unwrap();
+        assert_eq!(package.info.category, "ATP");
+        assert_eq!(package.info.control_number.as_deref(), Some("C-0123"));
+        assert_eq!(package.info.originator.as_deref(), Some("HSE"));
+        assert_eq!(package.records, [2, 9, 9]);
+        for needle in [
+            "<nc:PersonSurName>DOE</nc:PersonSurName>",
+            "<nc:PersonGivenName>JANE MARIE</nc:PersonGivenName>",
+            "<nc:Date>1990-04-17</nc:Date>",
+            "<int-i:PersonSexCode>U</int-i:PersonSexCode>",
+            ">KEN</nc:PersonCitizenshipISO3166Alpha3Code>",
+        ] {
+            assert!(xml.contains(needle), "{needle} missing");
+        }
+        assert_eq!(xml.matches("<biom:FingerPositionCode>2<").count(), 1);
+        assert_eq!(xml.matches("<biom:FingerPositionCode>7<").count(), 1);
+        assert_eq!(xml.matches("<biom:MinutiaeQuantity>30<").count(), 1);
+        assert_eq!(xml.matches("<biom:MinutiaeQuantity>25<").count(), 1);
+    }
+
+    #[test]
+    fn pending_rejected_and_damaged_contributions_are_not_exported() {
+        let created = time::OffsetDateTime::UNIX_EPOCH;
+        let pending = contribution(Status::Pending);
+        let err = atp(
+            &pending,
+            agency("HSE", "KEN"),
+            agency("INT", "XPO"),
+            created,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("only accepted"), "{err}");
+        let rejected = contribution(Status::Rejected {
+            at: "2026-11-29T11:00:00Z".into(),
+            reason: "duplicate".into(),
+        });
+        assert!(
+            atp(
+                &rejected,
+                agency("HSE", "KEN"),
+                agency("INT", "XPO"),
+                created
+            )
+            .is_err()
+        );
+        let mut damaged = contribution(Status::Accepted {
+            at: "2026-11-29T11:00:00Z".into(),
+            subject_id: "C-0123".into(),
+        });
+        damaged.fingers[1].1 = "not base64!".into();
+        let err = atp(
+            &damaged,
+            agency("HSE", "KEN"),
+            agency("INT", "XPO"),
+            created,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("finger 7"), "{err}");
+    }
 }

@@ -1,4 +1,4 @@
-//! Building CPS / NPS search requests from a station capture.
+//! Building CPS / NPS search requests and ATP (add to print collection) transactions from a station capture.
 //!
 //! Fingers: WSQ and PNG images go into Type-14 records as they are (`WSQ20`, `PNG`; 500 ppi, the station
 //! protocol's resolution), TIFF is converted to PNG; ISO 19794-2 / ANSI 378 templates become Type-9 records with an
@@ -19,20 +19,25 @@ use super::{IntIError, NS_BIOM, NS_INT_I, NS_ITL, NS_NC};
 /// Resolution assumed for station finger images (the station protocol's 500 ppi).
 const STATION_PPI: u32 = 500;
 
-/// Which search to ask for (1.004 TOT).
+/// Which transaction to build (1.004 TOT). The three share one package layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchKind {
     /// Criminal print-to-print search.
     Cps,
     /// Non-criminal print-to-print search.
     Nps,
+    /// Add to print collection: a new record for the receiving database (stored, and searched or not as the
+    /// target system decides). What a gateway's accepted enrolment contribution becomes.
+    Atp,
 }
 
 impl SearchKind {
-    fn code(self) -> &'static str {
+    /// The 1.004 TOT code.
+    pub fn code(self) -> &'static str {
         match self {
             Self::Cps => "CPS",
             Self::Nps => "NPS",
+            Self::Atp => "ATP",
         }
     }
 }
@@ -134,7 +139,10 @@ pub fn build_search_request(req: &SearchRequest<'_>) -> Result<String, IntIError
 fn validate(req: &SearchRequest<'_>) -> Result<(), IntIError> {
     let fail = |m: String| Err(IntIError::Request(m));
     if req.fingers.is_empty() && req.face.is_none() {
-        return fail("a search needs at least one finger or a face".into());
+        return fail(format!(
+            "a {} transaction needs at least one finger or a face",
+            req.kind.code()
+        ));
     }
     if req.control_number.trim().is_empty() {
         return fail("the transaction control number is empty".into());

@@ -270,6 +270,34 @@ fn built_request_has_the_samples_structure() {
 }
 
 #[test]
+fn add_to_print_transaction_has_the_same_layout_and_its_own_tot() {
+    let Some(dir) = data_dir() else { return };
+    let (fingers, face) = station_capture(&dir);
+    let mut req = request(&fingers, Some(&face));
+    req.kind = SearchKind::Atp;
+    let xml = build_search_request(&req).unwrap();
+    let package = parse_package(xml.as_bytes()).unwrap();
+    assert_eq!(package.info.category, "ATP");
+    assert_eq!(package.records, [2, 9, 10, 14, 14, 14]);
+    // Nothing but the TOT differs from the CPS built from the same capture.
+    let cps = build_search_request(&request(&fingers, Some(&face))).unwrap();
+    let differing: Vec<(&str, &str)> = xml
+        .lines()
+        .zip(cps.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(differing.len(), 1, "{differing:?}");
+    assert!(differing[0].0.contains(">ATP<"), "{differing:?}");
+    let empty = SearchRequest {
+        fingers: &[],
+        face: None,
+        ..req
+    };
+    let err = build_search_request(&empty).unwrap_err().to_string();
+    assert!(err.contains("ATP transaction needs"), "{err}");
+}
+
+#[test]
 fn built_request_carries_the_capture() {
     use base64::Engine as _;
     let Some(dir) = data_dir() else { return };
