@@ -27,8 +27,8 @@ site="boot-test"
 appliance_tools
 appliance_workdir
 appliance_binaries
-MQTT_PORT=$(free_port tcp); HTTP_PORT=$(free_port tcp); CENTRAL_PORT=$(free_port udp)
-say "ports on 127.0.0.1: broker $MQTT_PORT, console $HTTP_PORT, central (udp) $CENTRAL_PORT"
+MQTT_PORT=$(free_port tcp); HTTP_PORT=$(free_port tcp); CENTRAL_PORT=$(free_port udp); METRICS_PORT=$(free_port tcp)
+say "ports on 127.0.0.1: broker $MQTT_PORT, console $HTTP_PORT, metrics $METRICS_PORT, central (udp) $CENTRAL_PORT"
 
 appliance_provision "$site" "$CENTRAL_PORT" "${provision_args[@]}"
 central_start "$CENTRAL_PORT"
@@ -46,6 +46,7 @@ say "gateway READY (Type=notify) $t_ready s after power-on"
 wait_healthy 60
 t_healthy=$(( $(date +%s) - VM_START ))
 say "/healthz: $(http_get /healthz)"
+say "console (HTTPS) /healthz: $(console_get /healthz)"
 
 # The uplink comes up once the guest reaches central on the host (10.0.2.2 -> 127.0.0.1).
 end=$(( $(date +%s) + 120 ))

@@ -33,8 +33,8 @@ station="$APPLIANCE_REPO/scripts/appliance-station.py"
 appliance_tools
 appliance_workdir
 appliance_binaries
-MQTT_PORT=$(free_port tcp); HTTP_PORT=$(free_port tcp); CENTRAL_PORT=$(free_port udp)
-say "ports on 127.0.0.1: broker $MQTT_PORT, console $HTTP_PORT, central (udp) $CENTRAL_PORT (central off until the end)"
+MQTT_PORT=$(free_port tcp); HTTP_PORT=$(free_port tcp); CENTRAL_PORT=$(free_port udp); METRICS_PORT=$(free_port tcp)
+say "ports on 127.0.0.1: broker $MQTT_PORT, console $HTTP_PORT, metrics $METRICS_PORT, central (udp) $CENTRAL_PORT (central off until the end)"
 appliance_provision crash-drill "$CENTRAL_PORT"
 appliance_disk "$image"
 acked="$WORK/acked.txt"

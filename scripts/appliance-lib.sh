@@ -88,8 +88,10 @@ appliance_disk() {
 appliance_provision() {
     local site="$1" port="$2"
     shift 2
+    # The metrics listener (/healthz, /api/status) on the guest's network, for the port forward of vm_start.
     "$APPLIANCE_REPO/scripts/appliance-provision.sh" --pki "$WORK/pki" --site "$site" \
-        --central "10.0.2.2:$port" --out "$WORK/prov.img" --central-bin "$CENTRAL" "$@" 2>&1 | sed 's/^/  /' >&2
+        --central "10.0.2.2:$port" --out "$WORK/prov.img" --central-bin "$CENTRAL" \
+        --metrics-listen 0.0.0.0:9464 "$@" 2>&1 | sed 's/^/  /' >&2
 }
 
 # central_start PORT: hotspot-central serve on 127.0.0.1:PORT (UDP), data in $WORK/central, JSON log (one event per
@@ -125,7 +127,8 @@ central_stop() {
 }
 
 # vm_start SERIAL_LOG: boots $WORK/disk.qcow2 (+ $WORK/prov.img as a read-only second disk when present).
-# MQTT_PORT and HTTP_PORT on 127.0.0.1 forward to the guest's 1883 and 8080.
+# MQTT_PORT, HTTP_PORT and METRICS_PORT on 127.0.0.1 forward to the guest's 1883, 8080 (HTTPS console) and 9464
+# (plain-HTTP metrics listener: /healthz, /api/status).
 vm_start() {
     local log="$1"
     local prov=()
@@ -136,7 +139,7 @@ vm_start() {
         -drive "if=pflash,format=raw,unit=1,file=$WORK/ovmf-vars.fd" \
         -drive "file=$WORK/disk.qcow2,format=qcow2,if=virtio,cache=writeback" \
         "${prov[@]}" \
-        -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$MQTT_PORT-:1883,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:8080" \
+        -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$MQTT_PORT-:1883,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:8080,hostfwd=tcp:127.0.0.1:$METRICS_PORT-:9464" \
         -device virtio-net-pci,netdev=n0,romfile= \
         -monitor "unix:$WORK/monitor.sock,server=on,wait=off" \
         -serial "file:$log" -display none -nodefaults -no-user-config \
@@ -193,8 +196,12 @@ vm_kill() {
     VM_PID=""
 }
 
-# http_get PATH: the guest's console through the forwarded port; prints the body, returns curl's status.
-http_get() { curl -fsS --max-time 10 "http://127.0.0.1:$HTTP_PORT$1"; }
+# http_get PATH: the guest's metrics listener (/healthz, /api/status, /metrics) through the forwarded port; prints
+# the body, returns curl's status.
+http_get() { curl -fsS --max-time 10 "http://127.0.0.1:$METRICS_PORT$1"; }
+
+# console_get PATH: the guest's HTTPS console (self-signed certificate: -k); only /healthz answers without login.
+console_get() { curl -fsSk --max-time 10 "https://127.0.0.1:$HTTP_PORT$1"; }
 
 # wait_healthy TIMEOUT: until /healthz answers 200.
 wait_healthy() {

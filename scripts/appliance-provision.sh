@@ -8,10 +8,13 @@
 #
 # Usage: scripts/appliance-provision.sh --pki DIR --site ID --central HOST:PORT --out FILE.img
 #            [--server-name NAME] [--external-broker] [--central-bin PATH] [--console-listen ADDR]
-#            [--keys DIR] [--trusted-key ed25519:...]...
+#            [--metrics-listen ADDR] [--keys DIR] [--trusted-key ed25519:...]...
+#   --console-listen  the HTTPS console (default 0.0.0.0:8080); --metrics-listen the plain-HTTP /metrics, /healthz
+#   and /api/status, without login (default 127.0.0.1:9464: only the box itself; docs/metrics.md)
 set -euo pipefail
 
 pki="" site="" central="" outimg="" server_name="central" external=0 console_listen="0.0.0.0:8080" keys=""
+metrics_listen="127.0.0.1:9464"
 extra_keys=()
 central_bin="${HOTSPOT_CENTRAL_BIN:-hotspot-central}"
 while [ $# -gt 0 ]; do
@@ -24,6 +27,7 @@ while [ $# -gt 0 ]; do
         --external-broker) external=1; shift ;;
         --central-bin) central_bin="$2"; shift 2 ;;
         --console-listen) console_listen="$2"; shift 2 ;;
+        --metrics-listen) metrics_listen="$2"; shift 2 ;;
         --keys) keys="$2"; shift 2 ;;
         --trusted-key) extra_keys+=("$2"); shift 2 ;;
         -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
@@ -87,6 +91,9 @@ dir = "/var/lib/hotspot"
 
 [console]
 listen = "$console_listen"
+
+[metrics]
+listen = "$metrics_listen"
 EOF
 
 rm -f "$outimg"

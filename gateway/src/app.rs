@@ -36,7 +36,15 @@ pub enum StartError {
     /// Uplink TLS material.
     #[error(transparent)]
     Uplink(#[from] UplinkError),
-    /// Console listener.
+    /// Metrics listener.
+    #[error("metrics listener cannot listen on {addr}: {source}")]
+    Metrics {
+        /// Address.
+        addr: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Console listener (or its certificate).
     #[error("console cannot listen on {addr}: {source}")]
     Console {
         /// Address.
@@ -50,13 +58,18 @@ pub enum StartError {
     /// A config value that validation should have caught.
     #[error("configuration: {0}")]
     Config(String),
+    /// Station credentials or the station TLS listener.
+    #[error(transparent)]
+    Stations(#[from] crate::stations::StationError),
 }
 
 /// Where the running gateway can be reached.
 #[derive(Debug, Clone)]
 pub struct Ready {
-    /// Console address actually bound.
+    /// Console address actually bound (HTTPS).
     pub console: SocketAddr,
+    /// Metrics listener address actually bound (plain HTTP: `/metrics`, `/healthz`, `/api/status`), if enabled.
+    pub metrics: Option<SocketAddr>,
     /// Broker `host:port` the gateway uses.
     pub broker: String,
 }
@@ -91,6 +104,8 @@ fn mqtt_params(cfg: &Config) -> Result<MqttParams, StartError> {
         retry_initial_ms: cfg.broker.retry_initial_ms,
         retry_max_ms: cfg.broker.retry_max_ms,
         last_will: status::last_will(&cfg.site.id),
+        tls: None,
+        login: None,
     })
 }
 
@@ -210,13 +225,18 @@ pub async fn run(
             None
         }
     };
+    let access = crate::station_listener::BrokerAccess::prepare(&cfg)?;
     if let (BrokerMode::Embedded, Some(listen)) = (cfg.broker.mode, &cfg.broker.listen) {
         let addr = listen
             .parse()
             .map_err(|_| StartError::Config("broker.listen".into()))?;
-        broker::start(addr, cfg.broker.max_payload_bytes)?;
+        broker::start(
+            addr,
+            cfg.broker.max_payload_bytes,
+            access.internal_login.clone(),
+        )?;
     }
-    let params = mqtt_params(&cfg)?;
+    let params = access.apply(mqtt_params(&cfg)?);
     let (client, eventloop) = mqtt::connect(&params);
     let audit = Audit::start(&cfg.audit_file()).map_err(|e| StartError::Config(e.to_string()))?;
     audit.record(
@@ -283,6 +303,7 @@ pub async fn run(
         plugins,
         plugin_events: std::sync::Mutex::new(Vec::new()),
         console_alerts: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        reviewed: std::sync::Mutex::new(Vec::new()),
         enrol_min_finger_score: cfg.plugins.as_ref().map_or(0, |p| p.enrol_min_finger_score),
         pending_marks: std::sync::Mutex::new(Vec::new()),
     });
@@ -293,21 +314,26 @@ pub async fn run(
         outbox_notify,
         fresh_rx,
     )?);
-    let listener = tokio::net::TcpListener::bind(&cfg.console.listen)
+    let console_server = console::ConsoleServer::bind(&cfg, pipeline.clone())
         .await
         .map_err(|source| StartError::Console {
             addr: cfg.console.listen.clone(),
             source,
         })?;
-    let console_addr = listener
-        .local_addr()
-        .map_err(|source| StartError::Console {
-            addr: cfg.console.listen.clone(),
+    let console_addr = console_server.addr;
+    let metrics_server = crate::metrics::MetricsServer::bind(&cfg.metrics)
+        .await
+        .map_err(|source| StartError::Metrics {
+            addr: cfg.metrics.listen.clone(),
             source,
         })?;
+    let metrics_addr = metrics_server.as_ref().map(|m| m.addr);
 
     let (ingest_tx, ingest_rx) = mpsc::channel(256);
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(stations) = access.station_listener(&cfg, &audit).await? {
+        tasks.spawn(stations.run());
+    }
     tasks.spawn(mqtt::run_event_loop(
         client.clone(),
         eventloop,
@@ -339,16 +365,15 @@ pub async fn run(
                 );
             }),
     );
-    let app = console::router(pipeline.clone());
-    tasks.spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            warn!(error = %e, "console stopped");
-        }
-    });
+    console_server.spawn(&mut tasks);
+    if let Some(m) = metrics_server {
+        tasks.spawn(m.serve(pipeline.clone()));
+    }
     info!(console = %console_addr, broker = %format!("{}:{}", params.host, params.port), "gateway ready");
     tasks.spawn(crate::systemd::feed_watchdog(pipeline.clone()));
     on_ready(Ready {
         console: console_addr,
+        metrics: metrics_addr,
         broker: format!("{}:{}", params.host, params.port),
     });
     crate::systemd::ready();

@@ -13,12 +13,18 @@
 //! line: at open it is cut off (with a warning) and the chain continues from the last whole entry. `hotspot-gateway
 //! audit verify` checks every link and reports the first broken one.
 //!
+//! # Other writers
+//! Commands run beside the gateway (`hotspot-gateway user ...`) append with [`append_locked`]. Every append, the
+//! gateway's batches included, holds an exclusive `flock` on the file and continues the chain from the entry that
+//! is last in the file at that moment, so the two never interleave or fork the chain.
+//!
 //! # Actions
 //! `gateway.started`, `gateway.stopped`, `capture.accepted`, `capture.rejected`, `capture.refused_storage_full`,
 //! `result.local`, `result.central`, `watchlist.installed`, `watchlist.refused`, `storage.quarantined`,
-//! `storage.moved_aside`. (Console logins, result views and admin actions are added with the console.)
+//! `storage.moved_aside`; the console's `console.*` and `user.*` actions are listed in `docs/console.md`.
 
 use std::io::{BufRead as _, BufReader, Seek as _, SeekFrom, Write as _};
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -153,6 +159,116 @@ fn open_for_append(path: &Path) -> Result<(std::fs::File, u64, String), AuditErr
     Ok((file, seq, hash))
 }
 
+/// Holds an exclusive `flock` on the log until dropped.
+struct FileLock<'a>(&'a std::fs::File);
+
+impl<'a> FileLock<'a> {
+    fn take(file: &'a std::fs::File) -> std::io::Result<Self> {
+        rustix::fs::flock(file, rustix::fs::FlockOperation::LockExclusive)?;
+        Ok(Self(file))
+    }
+}
+
+impl Drop for FileLock<'_> {
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(self.0, rustix::fs::FlockOperation::Unlock);
+    }
+}
+
+/// The last entry's `(seq, hash)` as the file is now (`(0, zeros)` when empty), read from its end. A torn last line
+/// (a writer that crashed mid-append) is cut off first. Call with the lock held.
+fn chain_tail(path: &Path, file: &std::fs::File) -> std::io::Result<(u64, String)> {
+    let mut len = file.metadata()?.len();
+    let mut window = 64 * 1024u64;
+    loop {
+        if len == 0 {
+            return Ok((0, ZERO_HASH.to_owned()));
+        }
+        let start = len.saturating_sub(window);
+        let mut buf = vec![0u8; usize::try_from(len - start).unwrap_or(0)];
+        file.read_exact_at(&mut buf, start)?;
+        if buf.last() != Some(&b'\n') {
+            match buf.iter().rposition(|b| *b == b'\n') {
+                Some(i) => {
+                    let good = start + i as u64 + 1;
+                    warn!(path = %path.display(), cut_bytes = len - good, "audit log ends in a torn entry; cutting it");
+                    file.set_len(good)?;
+                    len = good;
+                    continue;
+                }
+                None if start == 0 => {
+                    warn!(path = %path.display(), cut_bytes = len, "audit log holds only a torn entry; cutting it");
+                    file.set_len(0)?;
+                    len = 0;
+                    continue;
+                }
+                None => {
+                    window *= 4;
+                    continue;
+                }
+            }
+        }
+        let body = &buf[..buf.len() - 1];
+        let line = match body.iter().rposition(|b| *b == b'\n') {
+            Some(i) => &body[i + 1..],
+            None if start == 0 => body,
+            None => {
+                window *= 4;
+                continue;
+            }
+        };
+        let e: Entry = serde_json::from_slice(line).map_err(|err| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("last entry unreadable: {err}"),
+            )
+        })?;
+        return Ok((e.seq, e.hash));
+    }
+}
+
+/// Appends one entry from outside the gateway's writer (a command run beside it): takes the file's lock,
+/// continues the chain from its last entry, writes and fsyncs. Returns the entry written.
+pub fn append_locked(
+    path: &Path,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<Entry, AuditError> {
+    let io = |source| AuditError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
+        .map_err(io)?;
+    let lock = FileLock::take(&file).map_err(io)?;
+    let (seq, prev) = chain_tail(path, &file).map_err(io)?;
+    let mut e = Entry {
+        seq: seq + 1,
+        at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        detail,
+        prev: prev.clone(),
+        hash: String::new(),
+    };
+    e.hash = hash_of(&prev, &e);
+    let mut line = serde_json::to_vec(&e).map_err(|err| io(std::io::Error::other(err)))?;
+    line.push(b'\n');
+    (&file).write_all(&line).map_err(io)?;
+    file.sync_data().map_err(io)?;
+    drop(lock);
+    Ok(e)
+}
+
 /// Handle used by the gateway's tasks to record events (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct Audit {
@@ -184,17 +300,34 @@ impl Audit {
 
 async fn writer(
     path: PathBuf,
-    mut file: std::fs::File,
+    file: std::fs::File,
     mut seq: u64,
     mut prev: String,
     mut rx: mpsc::UnboundedReceiver<(String, String, String, serde_json::Value)>,
 ) {
     let fmt = time::format_description::well_known::Rfc3339;
+    let mut expected_len = file.metadata().map(|m| m.len()).unwrap_or(0);
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         tokio::time::sleep(SYNC_INTERVAL).await;
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
+        }
+        let lock = match FileLock::take(&file) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                error!(path = %path.display(), error = %e, "cannot lock the audit log; appending without the lock");
+                None
+            }
+        };
+        // Another process (e.g. `hotspot-gateway user add`) appended since our last batch: continue after it.
+        if file.metadata().map(|m| m.len()).unwrap_or(expected_len) != expected_len {
+            match chain_tail(&path, &file) {
+                Ok((s, h)) => (seq, prev) = (s, h),
+                Err(e) => {
+                    error!(path = %path.display(), error = %e, "cannot read the audit log's last entry")
+                }
+            }
         }
         let mut out = Vec::new();
         for (actor, action, subject, detail) in batch {
@@ -219,10 +352,12 @@ async fn writer(
                 out.push(b'\n');
             }
         }
-        let written = file.write_all(&out).and_then(|()| file.sync_data());
+        let written = (&file).write_all(&out).and_then(|()| file.sync_data());
         if let Err(e) = written {
             error!(path = %path.display(), error = %e, "cannot write the audit log");
         }
+        expected_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        drop(lock);
     }
 }
 
@@ -267,6 +402,30 @@ mod tests {
             verify(&path),
             Err(AuditError::Broken { line: 3, .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn another_process_appending_beside_the_writer_keeps_one_chain() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("audit.log");
+        let a = Audit::start(&path).unwrap();
+        a.record("system", "gateway.started", "", serde_json::json!({}));
+        tokio::time::sleep(SYNC_INTERVAL * 3).await;
+        let e = append_locked(&path, "cli", "user.added", "alice", serde_json::json!({})).unwrap();
+        assert_eq!(e.seq, 2);
+        a.record("system", "gateway.stopped", "", serde_json::json!({}));
+        tokio::time::sleep(SYNC_INTERVAL * 3).await;
+        append_locked(&path, "cli", "user.removed", "alice", serde_json::json!({})).unwrap();
+        assert_eq!(verify(&path).unwrap(), 4);
+        // A torn line left by a crashed appender is cut by the next one.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"{\"seq\":5,\"at").unwrap();
+        drop(f);
+        append_locked(&path, "cli", "user.added", "bob", serde_json::json!({})).unwrap();
+        assert_eq!(verify(&path).unwrap(), 5);
     }
 
     #[tokio::test]

@@ -4,12 +4,18 @@
 //! acknowledged to a station but the gateway has not yet stored is lost if the whole process dies. Stations cover
 //! that window by re-sending a capture that got no local result (see `docs/station-protocol.md`); sites that need
 //! the broker itself to survive a gateway crash use an external mosquitto with persistence.
+//!
+//! With station authentication on, rumqttd listens on a loopback address only and requires a credential made at
+//! each start; stations reach it through the TLS station listener, which checks their certificates and topics
+//! (`crate::station_listener` explains why rumqttd's own TLS and tenants are not used).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use tracing::error;
+
+use crate::mqtt::BrokerLogin;
 
 /// Errors starting the embedded broker.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +34,7 @@ pub enum BrokerError {
     Thread(std::io::Error),
 }
 
-fn config(listen: SocketAddr, max_payload_bytes: usize) -> Config {
+fn config(listen: SocketAddr, max_payload_bytes: usize, login: Option<BrokerLogin>) -> Config {
     let server = ServerSettings {
         name: "v4-stations".into(),
         listen,
@@ -38,7 +44,7 @@ fn config(listen: SocketAddr, max_payload_bytes: usize) -> Config {
             connection_timeout_ms: 60_000,
             max_payload_size: max_payload_bytes + 4096,
             max_inflight_count: 100,
-            auth: None,
+            auth: login.map(|l| HashMap::from([(l.username, l.password)])),
             external_auth: None,
             dynamic_filters: true,
         },
@@ -57,15 +63,20 @@ fn config(listen: SocketAddr, max_payload_bytes: usize) -> Config {
     }
 }
 
-/// Starts the broker on `listen` in the background.
-pub fn start(listen: SocketAddr, max_payload_bytes: usize) -> Result<(), BrokerError> {
+/// Starts the broker on `listen` in the background. With `login`, rumqttd refuses every client that does not
+/// present it (station authentication on: only the gateway and its station listener know it).
+pub fn start(
+    listen: SocketAddr,
+    max_payload_bytes: usize,
+    login: Option<BrokerLogin>,
+) -> Result<(), BrokerError> {
     // rumqttd binds inside its own thread and only logs a failure there; check the address first so that a
     // busy port is a clear start-up error instead of a silent broker.
     std::net::TcpListener::bind(listen).map_err(|source| BrokerError::Listen {
         addr: listen,
         source,
     })?;
-    let cfg = config(listen, max_payload_bytes);
+    let cfg = config(listen, max_payload_bytes, login);
     std::thread::Builder::new()
         .name("embedded-broker".into())
         .spawn(move || {

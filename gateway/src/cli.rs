@@ -37,6 +37,16 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Station credentials: client certificates from the station CA, revocation, the broker's certificate.
+    Station {
+        #[command(subcommand)]
+        command: crate::stations::StationCommand,
+    },
+    /// Console accounts (local admins and viewers).
+    User {
+        #[command(subcommand)]
+        command: crate::console::users::UserCommand,
+    },
     /// Run the whole product on this machine with simulated stations.
     Demo {
         /// Stop after this many seconds (default: run until Ctrl-C).
@@ -90,7 +100,10 @@ pub fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::CheckConfig { config } => match Config::load(&config) {
-            Ok(_) => {
+            Ok(cfg) => {
+                for w in cfg.warnings() {
+                    eprintln!("warning: {w}");
+                }
                 println!("{}: configuration is valid", config.display());
                 Ok(ExitCode::SUCCESS)
             }
@@ -105,7 +118,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             rt.block_on(crate::app::run(cfg, hotspot_central::cli::shutdown_signal(), |r| {
                 println!(
                     "{}",
-                    serde_json::json!({"event": "ready", "console": r.console.to_string(), "broker": r.broker})
+                    serde_json::json!({"event": "ready", "console": r.console.to_string(), "broker": r.broker,
+                                       "metrics": r.metrics.map(|m| m.to_string())})
                 );
             }))?;
             Ok(ExitCode::SUCCESS)
@@ -141,6 +155,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             ))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Station { command } => crate::stations::run_command(command),
+        Command::User { command } => crate::console::users::run_cli(command),
         Command::Audit {
             command: AuditCommand::Verify { config },
         } => {

@@ -33,6 +33,9 @@ pub struct Config {
     /// `[plugins]`: WebAssembly plugins (absent: plugin bundles are refused).
     #[serde(default)]
     pub plugins: Option<PluginsConfig>,
+    /// `[metrics]`: Prometheus `/metrics`, plus `/healthz` and `/api/status` over plain HTTP.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// How plugins are run.
@@ -187,6 +190,15 @@ pub struct BrokerConfig {
     /// Largest reconnect delay, ms.
     #[serde(default = "default_retry_max_ms")]
     pub retry_max_ms: u64,
+    /// Embedded: TLS address where stations connect with their client certificates (`station add`).
+    pub tls_listen: Option<String>,
+    /// Embedded: DNS names and IP addresses in the station listener's certificate (default: localhost,
+    /// 127.0.0.1, ::1 and the `tls_listen` address).
+    #[serde(default)]
+    pub tls_server_names: Vec<String>,
+    /// Stations may connect without credentials (a migration aid: loudly logged, and `check-config` warns).
+    #[serde(default)]
+    pub allow_anonymous_stations: bool,
 }
 
 /// `[uplink]`: the QUIC link to central.
@@ -213,6 +225,10 @@ pub struct UplinkConfig {
     /// Time allowed for one request (submit, watchlist fetch), ms.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// Time allowed for one connection attempt (QUIC handshake), ms. Short, so that after an outage a fresh
+    /// attempt starts soon instead of an old one waiting out its exponential retransmission backoff.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
     /// Connection idle timeout, ms.
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
@@ -249,12 +265,83 @@ pub struct StorageConfig {
     pub quota_bytes: u64,
 }
 
-/// `[console]`
+/// `[console]`: the web console (HTTPS, local accounts; `docs/console.md`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleConfig {
-    /// HTTP address of the status page and `/healthz` (port 0: any free port).
+    /// HTTPS address of the console and its `/healthz` (port 0: any free port).
     pub listen: String,
+    /// Certificate chain (PEM); with `key`. Absent: a self-signed certificate is made in `storage.dir` at first
+    /// start and reused.
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of `cert`.
+    pub key: Option<PathBuf>,
+    /// A session not used for this long ends, seconds.
+    #[serde(default = "default_session_idle_s")]
+    pub session_idle_s: u64,
+    /// A session ends this long after its login however much it is used, seconds.
+    #[serde(default = "default_session_max_s")]
+    pub session_max_s: u64,
+    /// This many failed logins for one account, or from one address, within `login_lockout_s` lock it out...
+    #[serde(default = "default_login_max_failures")]
+    pub login_max_failures: u32,
+    /// ... for this long after the last failure, seconds.
+    #[serde(default = "default_login_lockout_s")]
+    pub login_lockout_s: u64,
+    /// How often the dashboard's charts take a sample (backlog, link quality), seconds.
+    #[serde(default = "default_sample_interval_s")]
+    pub sample_interval_s: u64,
+    /// How much chart history is kept (in memory), hours.
+    #[serde(default = "default_history_hours")]
+    pub history_hours: u64,
+}
+
+fn default_session_idle_s() -> u64 {
+    900
+}
+fn default_session_max_s() -> u64 {
+    12 * 3600
+}
+fn default_login_max_failures() -> u32 {
+    5
+}
+fn default_login_lockout_s() -> u64 {
+    60
+}
+fn default_sample_interval_s() -> u64 {
+    10
+}
+fn default_history_hours() -> u64 {
+    6
+}
+
+/// `[metrics]`: a plain-HTTP listener with `/metrics` (Prometheus), `/healthz` and `/api/status`, no login
+/// (`docs/metrics.md`): keep it on loopback or a management network.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Whether the listener runs.
+    #[serde(default = "default_metrics_enabled")]
+    pub enabled: bool,
+    /// Its address (port 0: any free port).
+    #[serde(default = "default_metrics_listen")]
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: default_metrics_enabled(),
+            listen: default_metrics_listen(),
+        }
+    }
+}
+
+fn default_metrics_enabled() -> bool {
+    true
+}
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9464".to_owned()
 }
 
 fn default_max_payload_bytes() -> usize {
@@ -268,6 +355,9 @@ fn default_retry_max_ms() -> u64 {
 }
 fn default_request_timeout_ms() -> u64 {
     30_000
+}
+fn default_connect_timeout_ms() -> u64 {
+    5_000
 }
 fn default_idle_timeout_ms() -> u64 {
     60_000
@@ -317,13 +407,18 @@ pub struct BrokerAddr {
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// `mqtts://`: TLS with the gateway's certificate from the station CA.
+    pub tls: bool,
 }
 
-/// Parses `mqtt://host:port` (port defaults to 1883).
+/// Parses `mqtt://host:port` (port defaults to 1883) or `mqtts://host:port` (TLS, port defaults to 8883).
 pub fn parse_mqtt_url(url: &str) -> Result<BrokerAddr, String> {
-    let rest = url.strip_prefix("mqtt://").ok_or_else(|| {
-        format!("{url:?} must start with mqtt:// (TLS to the broker is not supported yet)")
-    })?;
+    let (rest, tls, default_port) =
+        match (url.strip_prefix("mqtt://"), url.strip_prefix("mqtts://")) {
+            (Some(r), _) => (r, false, 1883),
+            (_, Some(r)) => (r, true, 8883),
+            _ => return Err(format!("{url:?} must start with mqtt:// or mqtts://")),
+        };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) => (
@@ -331,7 +426,7 @@ pub fn parse_mqtt_url(url: &str) -> Result<BrokerAddr, String> {
             p.parse::<u16>()
                 .map_err(|_| format!("{url:?}: bad port {p:?}"))?,
         ),
-        None => (rest, 1883),
+        None => (rest, default_port),
     };
     if host.is_empty() || host.contains('/') {
         return Err(format!("{url:?}: missing or bad host"));
@@ -342,6 +437,7 @@ pub fn parse_mqtt_url(url: &str) -> Result<BrokerAddr, String> {
             .trim_end_matches(']')
             .to_owned(),
         port,
+        tls,
     })
 }
 
@@ -385,6 +481,7 @@ impl Config {
                 self.console.listen
             ));
         }
+        self.validate_console(&mut e);
         if let Some(face) = &self.face {
             for name in hotspot_central::models::FILES {
                 let path = face.models_dir.join(name);
@@ -469,6 +566,132 @@ impl Config {
             e.push("broker.max_payload_bytes must be 1024..=268435456".into());
         }
         check_retry("broker", b.retry_initial_ms, b.retry_max_ms, e);
+        self.validate_station_access(e);
+    }
+
+    /// `[broker]` keys of station authentication (`docs/configuration.md`, "Station authentication").
+    fn validate_station_access(&self, e: &mut Vec<String>) {
+        let b = &self.broker;
+        let addr = |v: &Option<String>| v.as_deref().and_then(|l| l.parse::<SocketAddr>().ok());
+        match b.mode {
+            BrokerMode::Embedded => {
+                match (&b.tls_listen, addr(&b.tls_listen)) {
+                    (Some(l), None) => e.push(format!(
+                        "broker.tls_listen {l:?} is not an address like 0.0.0.0:8883"
+                    )),
+                    (None, _) if !b.allow_anonymous_stations => e.push(
+                        "broker.tls_listen is required with the embedded broker: stations connect there with \
+                         their certificates (hotspot-gateway station add); allow_anonymous_stations = true \
+                         lets them in without (migration only)"
+                            .into(),
+                    ),
+                    _ => {}
+                }
+                if let (Some(plain), Some(tls)) = (addr(&b.listen), addr(&b.tls_listen))
+                    && plain.port() == tls.port()
+                {
+                    e.push("broker.listen and broker.tls_listen must use different ports".into());
+                }
+                if let Some(plain) = addr(&b.listen)
+                    && !b.allow_anonymous_stations
+                    && !plain.ip().is_loopback()
+                {
+                    e.push(format!(
+                        "broker.listen {plain} must be a loopback address (e.g. 127.0.0.1:1883) while stations \
+                         authenticate: it is the gateway's own connection; stations use broker.tls_listen"
+                    ));
+                }
+                if let Err(m) = crate::stations::check_server_names(&b.tls_server_names) {
+                    e.push(format!("broker.tls_server_names: {m}"));
+                }
+            }
+            BrokerMode::External => {
+                if b.tls_listen.is_some() || !b.tls_server_names.is_empty() {
+                    e.push(
+                        "broker.tls_listen and broker.tls_server_names are for the embedded broker; mosquitto's \
+                         certificate comes from `hotspot-gateway station broker-cert`"
+                            .into(),
+                    );
+                }
+                let plain = b
+                    .url
+                    .as_deref()
+                    .and_then(|u| parse_mqtt_url(u).ok())
+                    .is_some_and(|a| !a.tls);
+                if plain && !b.allow_anonymous_stations {
+                    e.push(
+                        "broker.url must be mqtts://HOST:PORT: the gateway authenticates to the broker with its \
+                         certificate from the station CA, and stations with theirs (docs/configuration.md); a \
+                         plain mqtt:// broker needs allow_anonymous_stations = true"
+                            .into(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// What is allowed but unsafe (`check-config` prints these; the gateway logs them at start).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.broker.allow_anonymous_stations {
+            w.push(
+                "broker.allow_anonymous_stations = true: stations connect without credentials, and any device on \
+                 the site network can publish captures as any station and read every station's results; use it \
+                 only while migrating stations to certificates"
+                    .to_owned(),
+            );
+        }
+        w
+    }
+
+    fn validate_console(&self, e: &mut Vec<String>) {
+        let c = &self.console;
+        match (&c.cert, &c.key) {
+            (None, None) => {}
+            (Some(cert), Some(key)) => {
+                for (k, path) in [("console.cert", cert), ("console.key", key)] {
+                    if !path.is_file() {
+                        e.push(format!(
+                            "{k}: {} does not exist or is not a file",
+                            path.display()
+                        ));
+                    }
+                }
+            }
+            _ => e.push("console.cert and console.key go together: set both or neither".into()),
+        }
+        if !(1..=86_400).contains(&c.session_idle_s) {
+            e.push("console.session_idle_s must be 1..=86400".into());
+        }
+        if c.session_max_s < c.session_idle_s || c.session_max_s > 7 * 86_400 {
+            e.push(
+                "console.session_max_s must be at least console.session_idle_s and at most 604800"
+                    .into(),
+            );
+        }
+        if !(1..=100).contains(&c.login_max_failures) {
+            e.push("console.login_max_failures must be 1..=100".into());
+        }
+        if !(1..=86_400).contains(&c.login_lockout_s) {
+            e.push("console.login_lockout_s must be 1..=86400".into());
+        }
+        if !(1..=3_600).contains(&c.sample_interval_s) {
+            e.push("console.sample_interval_s must be 1..=3600".into());
+        }
+        if !(1..=168).contains(&c.history_hours) {
+            e.push("console.history_hours must be 1..=168".into());
+        } else if c.history_hours * 3_600 / c.sample_interval_s.max(1) > 100_000 {
+            e.push(
+                "console.history_hours / console.sample_interval_s keep more than 100000 samples"
+                    .into(),
+            );
+        }
+        if self.metrics.enabled && self.metrics.listen.parse::<SocketAddr>().is_err() {
+            e.push(format!(
+                "metrics.listen {:?} is not an address like 127.0.0.1:9464",
+                self.metrics.listen
+            ));
+        }
     }
 
     fn validate_uplink(&self, e: &mut Vec<String>) {
@@ -501,6 +724,9 @@ impl Config {
         check_retry("uplink", u.retry_initial_ms, u.retry_max_ms, e);
         if !(100..=600_000).contains(&u.request_timeout_ms) {
             e.push("uplink.request_timeout_ms must be 100..=600000".into());
+        }
+        if !(100..=600_000).contains(&u.connect_timeout_ms) {
+            e.push("uplink.connect_timeout_ms must be 100..=600000".into());
         }
         if !(1_000..=3_600_000).contains(&u.idle_timeout_ms) {
             e.push("uplink.idle_timeout_ms must be 1000..=3600000".into());
@@ -574,6 +800,7 @@ id = "post-1"
 [broker]
 mode = "embedded"
 listen = "127.0.0.1:1883"
+tls_listen = "0.0.0.0:8883"
 [uplink]
 central = "127.0.0.1:4433"
 ca = "{d}/ca.pem"
@@ -649,11 +876,136 @@ trusted_keys = ["ed25519:O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik="]
             parse_mqtt_url("mqtt://127.0.0.1:1884").unwrap(),
             BrokerAddr {
                 host: "127.0.0.1".into(),
-                port: 1884
+                port: 1884,
+                tls: false,
             }
         );
         assert_eq!(parse_mqtt_url("mqtt://broker").unwrap().port, 1883);
+        let tls = parse_mqtt_url("mqtts://broker").unwrap();
+        assert_eq!((tls.port, tls.tls), (8883, true));
         assert!(parse_mqtt_url("http://x:1").is_err());
         assert!(parse_mqtt_url("mqtt://:1").is_err());
+    }
+
+    fn broker_errors(text: &str) -> Vec<String> {
+        Config::parse(text)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.contains("broker."))
+            .collect()
+    }
+
+    #[test]
+    fn the_embedded_broker_needs_a_station_tls_listener_and_a_loopback_plain_one() {
+        let d = tempfile::tempdir().unwrap();
+        let base = sample(d.path());
+        let c = Config::parse(&base).unwrap();
+        assert!(!c.broker.allow_anonymous_stations);
+        assert!(c.warnings().is_empty());
+
+        let no_tls = base.replace("tls_listen = \"0.0.0.0:8883\"\n", "");
+        let e = broker_errors(&no_tls);
+        assert!(
+            e.len() == 1 && e[0].contains("broker.tls_listen is required"),
+            "{e:?}"
+        );
+
+        let open_plain = base.replace("listen = \"127.0.0.1:1883\"", "listen = \"0.0.0.0:1883\"");
+        let e = broker_errors(&open_plain);
+        assert!(e.len() == 1 && e[0].contains("loopback"), "{e:?}");
+
+        let same_port = base.replace("0.0.0.0:8883", "0.0.0.0:1883");
+        let e = broker_errors(&same_port);
+        assert!(e.iter().any(|m| m.contains("different ports")), "{e:?}");
+
+        let bad_tls = base.replace("0.0.0.0:8883", "nowhere");
+        let e = broker_errors(&bad_tls);
+        assert!(e.len() == 1 && e[0].contains("broker.tls_listen"), "{e:?}");
+
+        let names = base.replace(
+            "tls_listen = \"0.0.0.0:8883\"",
+            "tls_listen = \"0.0.0.0:8883\"\ntls_server_names = [\"gw.example\", \"10.0.0.1\", \"not a name\"]",
+        );
+        let e = broker_errors(&names);
+        assert!(e.len() == 1 && e[0].contains("not a name"), "{e:?}");
+    }
+
+    #[test]
+    fn anonymous_stations_are_an_explicit_choice_with_a_warning() {
+        let d = tempfile::tempdir().unwrap();
+        let text = sample(d.path())
+            .replace(
+                "tls_listen = \"0.0.0.0:8883\"\n",
+                "allow_anonymous_stations = true\n",
+            )
+            .replace("127.0.0.1:1883", "0.0.0.0:1883");
+        let c = Config::parse(&text).unwrap();
+        assert!(c.broker.allow_anonymous_stations);
+        let w = c.warnings();
+        assert!(
+            w.len() == 1 && w[0].contains("allow_anonymous_stations"),
+            "{w:?}"
+        );
+        let bad = text.replace(
+            "allow_anonymous_stations = true",
+            "allow_anonymous_stations = \"yes\"",
+        );
+        assert!(Config::parse(&bad).is_err());
+    }
+
+    #[test]
+    fn an_external_broker_is_reached_over_tls_unless_stations_are_anonymous() {
+        let d = tempfile::tempdir().unwrap();
+        let base = sample(d.path()).replace(
+            "mode = \"embedded\"\nlisten = \"127.0.0.1:1883\"\ntls_listen = \"0.0.0.0:8883\"",
+            "mode = \"external\"\nurl = \"mqtts://127.0.0.1:8883\"",
+        );
+        let c = Config::parse(&base).unwrap();
+        assert!(
+            parse_mqtt_url(c.broker.url.as_deref().unwrap())
+                .unwrap()
+                .tls
+        );
+
+        let plain = base.replace("mqtts://127.0.0.1:8883", "mqtt://127.0.0.1:1883");
+        let e = broker_errors(&plain);
+        assert!(e.len() == 1 && e[0].contains("mqtts://"), "{e:?}");
+        let anon = plain.replace("[uplink]", "allow_anonymous_stations = true\n[uplink]");
+        assert_eq!(Config::parse(&anon).unwrap().warnings().len(), 1);
+
+        let listener = base.replace("[uplink]", "tls_listen = \"0.0.0.0:8883\"\n[uplink]");
+        let e = broker_errors(&listener);
+        assert!(e.len() == 1 && e[0].contains("embedded broker"), "{e:?}");
+    }
+    #[test]
+    fn console_and_metrics_keys_have_defaults_and_are_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Config::parse(&sample(d.path())).unwrap();
+        assert_eq!(c.console.session_idle_s, 900);
+        assert_eq!(c.console.login_max_failures, 5);
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.listen, "127.0.0.1:9464");
+        let text = sample(d.path()).replace(
+            "[console]\nlisten = \"127.0.0.1:0\"",
+            "[console]\nlisten = \"127.0.0.1:0\"\ncert = \"/nonexistent.pem\"\nsession_idle_s = 0\n\
+             session_max_s = 10\nlogin_max_failures = 0\nsample_interval_s = 1\nhistory_hours = 100\n\
+             [metrics]\nlisten = \"nowhere\"",
+        );
+        let errors = Config::parse(&text).unwrap_err();
+        for key in [
+            "console.cert and console.key",
+            "console.session_idle_s",
+            "console.login_max_failures",
+            "more than 100000 samples",
+            "metrics.listen",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.contains(key)),
+                "{key} missing in {errors:#?}"
+            );
+        }
+        let off = sample(d.path()) + "[metrics]\nenabled = false\nlisten = \"nowhere\"\n";
+        assert!(!Config::parse(&off).unwrap().metrics.enabled);
     }
 }

@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 
 use crate::config::Config;
 use crate::station_sim::{SimStation, new_capture};
+use crate::stations::{StationCa, station_client_config, write_station_files};
 use crate::synth::{SynthFinger, impression, random_finger, to_iso};
 
 /// Options of the demo.
@@ -186,6 +187,7 @@ fn gateway_config(
     dir: &Path,
     central: SocketAddr,
     broker_port: u16,
+    internal_port: u16,
     models: Option<&Path>,
     trusted_key: &str,
 ) -> Result<Config, DemoError> {
@@ -202,7 +204,8 @@ fn gateway_config(
 id = "demo-post"
 [broker]
 mode = "embedded"
-listen = "127.0.0.1:{broker_port}"
+listen = "127.0.0.1:{internal_port}"
+tls_listen = "127.0.0.1:{broker_port}"
 [uplink]
 central = "{central}"
 ca = "{ca}"
@@ -213,6 +216,8 @@ retry_max_ms = 2000
 [storage]
 dir = "{state}"
 [console]
+listen = "127.0.0.1:0"
+[metrics]
 listen = "127.0.0.1:0"
 [watchlist]
 trusted_keys = ["{trusted}"]
@@ -300,9 +305,26 @@ pub async fn run(
     ));
     let central_addr = central_addr.await.map_err(step("central start"))?;
 
-    let broker_port = free_port()?;
+    let (broker_port, internal_port) = (free_port()?, free_port()?);
     let models = opts.faces.as_ref().map(|(m, _)| m.as_path());
-    let cfg = gateway_config(dir, central_addr, broker_port, models, &trusted_key)?;
+    let cfg = gateway_config(
+        dir,
+        central_addr,
+        broker_port,
+        internal_port,
+        models,
+        &trusted_key,
+    )?;
+    // A console account for the demo, with a random password printed below.
+    let console_password = crate::console::sessions::random_token()[..16].to_owned();
+    std::fs::create_dir_all(&cfg.storage.dir).map_err(step("storage folder"))?;
+    crate::console::users::add(
+        &cfg.storage.dir.join(crate::console::users::USERS_FILE),
+        "demo",
+        crate::console::users::Role::Admin,
+        &console_password,
+    )
+    .map_err(step("console account"))?;
     let (gw_stop, gw_stop_rx) = oneshot::channel::<()>();
     let (gw_ready, gw_ready_rx) = oneshot::channel();
     let gateway = tokio::spawn(crate::app::run(
@@ -317,14 +339,28 @@ pub async fn run(
     let ready = gw_ready_rx.await.map_err(step("gateway start"))?;
     println!("central listening on {central_addr} (QUIC, mutual TLS)");
     println!(
-        "console: http://{}/  (health: http://{}/healthz)",
-        ready.console, ready.console
+        "console: https://{}/  (self-signed certificate; log in as demo / {console_password})",
+        ready.console
     );
-    println!("embedded MQTT broker: {}", ready.broker);
+    if let Some(m) = ready.metrics {
+        println!("metrics: http://{m}/metrics  (health: http://{m}/healthz)");
+    }
+    println!(
+        "embedded MQTT broker: stations on 127.0.0.1:{broker_port} (TLS, a certificate per station from the \
+         station CA)"
+    );
 
+    // Each station gets its certificate, as `hotspot-gateway station add` would issue it.
+    let ca = StationCa::open_or_create(&StationCa::dir_for(&dir.join("gateway")))
+        .map_err(step("station CA"))?;
+    let creds = dir.join("stations");
     let mut stations = Vec::new();
     for i in 0..opts.stations.max(1) {
-        let mut s = SimStation::connect("127.0.0.1", broker_port, &format!("desk-{}", i + 1));
+        let id = format!("desk-{}", i + 1);
+        let issued = ca.issue(&id).map_err(step("station certificate"))?;
+        write_station_files(&creds, &issued).map_err(step("station certificate"))?;
+        let tls = station_client_config(&creds, &id).map_err(step("station certificate"))?;
+        let mut s = SimStation::connect_with("127.0.0.1", broker_port, &id, Some(tls));
         s.ready(Duration::from_secs(10))
             .await
             .map_err(step("station"))?;

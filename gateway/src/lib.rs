@@ -12,10 +12,13 @@
 //! - [`watchlist`]: the installed index, built off to the side and swapped atomically.
 //! - [`uplink`]: the QUIC session with central: two submission lanes, watchlist fetch, announcements, reconnect;
 //!   [`link`]: the link monitor (UP / DEGRADED / DOWN with hysteresis).
-//! - [`status`]: the retained gateway status topic; [`console`]: status page and `/healthz`.
+//! - [`status`]: the retained gateway status topic; [`console`]: the web console (HTTPS, accounts, sessions,
+//!   CSRF, live dashboard); [`metrics`]: Prometheus `/metrics` with `/healthz` and `/api/status` over plain HTTP.
 //! - [`shared`]: counters and link states; [`backoff`]: exponential backoff with jitter.
 //! - [`systemd`]: readiness and a watchdog fed only while healthy.
 //! - [`demo`], [`station_sim`], [`synth`]: the one-command demo, a simulated station, synthetic templates.
+//! - [`stations`]: station credentials (station CA, certificates, revocation list, `station` commands);
+//!   [`station_listener`]: the embedded broker's TLS listener enforcing each station's topics.
 
 pub mod app;
 pub mod audit;
@@ -27,12 +30,15 @@ pub mod console;
 pub mod crypto;
 pub mod demo;
 pub mod link;
+pub mod metrics;
 pub mod mqtt;
 pub mod pipeline;
 pub mod plugins;
 pub mod quality;
 pub mod shared;
+pub mod station_listener;
 pub mod station_sim;
+pub mod stations;
 pub mod status;
 pub mod store;
 pub mod synth;

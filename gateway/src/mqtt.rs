@@ -50,6 +50,42 @@ pub struct MqttParams {
     pub retry_max_ms: u64,
     /// Retained payload set as last will on the gateway status topic.
     pub last_will: Vec<u8>,
+    /// TLS (`mqtts://` to an external broker): the station CA and the gateway's own certificate.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// User name and password (the embedded broker's internal credential).
+    pub login: Option<BrokerLogin>,
+}
+
+/// A broker user name and password; the password never appears in `Debug` output.
+#[derive(Clone)]
+pub struct BrokerLogin {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for BrokerLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerLogin")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl BrokerLogin {
+    /// The embedded broker's internal credential: a fixed user and 32 random bytes (base64), new at each start.
+    pub fn random() -> Result<Self, String> {
+        use base64::Engine as _;
+        let mut bytes = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+            .map_err(|_| "no system randomness".to_owned())?;
+        Ok(Self {
+            username: "hotspot-gateway-internal".into(),
+            password: base64::engine::general_purpose::STANDARD.encode(bytes),
+        })
+    }
 }
 
 /// Makes the client and its event loop.
@@ -66,6 +102,14 @@ pub fn connect(p: &MqttParams) -> (AsyncClient, EventLoop) {
             QoS::AtLeastOnce,
             true,
         ));
+    if let Some(tls) = &p.tls {
+        o.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(tls.clone()),
+        ));
+    }
+    if let Some(login) = &p.login {
+        o.set_credentials(login.username.clone(), login.password.clone());
+    }
     AsyncClient::new(o, 256)
 }
 

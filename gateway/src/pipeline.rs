@@ -56,6 +56,8 @@ pub struct Pipeline {
     pub plugin_events: std::sync::Mutex<Vec<GatewayEvent>>,
     /// Alerts policy plugins routed to the console (newest last, at most [`CONSOLE_ALERTS`]).
     pub console_alerts: std::sync::Mutex<std::collections::VecDeque<serde_json::Value>>,
+    /// Central's review counts of this gateway's contributions, per day (from its latest `Welcome`).
+    pub reviewed: std::sync::Mutex<Vec<hotspot_device_protocols::uplink::ReviewedDay>>,
     /// `[plugins] enrol_min_finger_score` (0: quality plugins only warn).
     pub enrol_min_finger_score: u8,
     /// Results handed to MQTT and not yet marked published: `(capture, central, MQTT epoch, Unix ms)`.
@@ -296,6 +298,7 @@ impl Pipeline {
 
     async fn ingest(self: &Arc<Self>, inbound: Inbound) {
         let received_ms = now_ms();
+        Shared::bump(&self.shared.captures_received);
         let station = inbound.station_id.clone();
         let decoded = match &inbound.decoder {
             None => decode(&station, &inbound.publish.payload),
@@ -506,6 +509,9 @@ impl Pipeline {
             }
         }
         info!(capture_id = %id, station, decision = ?result.decision, latency_ms = result.latency_ms, "local result");
+        self.shared
+            .metrics
+            .local_result(result.decision, result.latency_ms);
         self.audit.record(
             "system",
             "result.local",
@@ -543,9 +549,22 @@ impl Pipeline {
         let day = today();
         let key = format!("contributions:{day}");
         let mut s: ContributionStats = self.store.meta_get(&key).ok().flatten().unwrap_or_default();
-        s.day = day;
         s.pending = self.store.outbox_count(Priority::Enrol);
+        if let Ok(reviewed) = self.reviewed.lock()
+            && let Some(r) = reviewed.iter().find(|r| r.day == day)
+        {
+            s.accepted = r.accepted;
+            s.rejected_review = r.rejected;
+        }
+        s.day = day;
         s
+    }
+
+    /// Keeps central's latest review counts of this gateway's contributions (from its `Welcome`).
+    pub fn set_reviewed(&self, reviewed: Vec<hotspot_device_protocols::uplink::ReviewedDay>) {
+        if let Ok(mut r) = self.reviewed.lock() {
+            *r = reviewed;
+        }
     }
 
     /// Bumps one of today's contribution counters.

@@ -92,6 +92,52 @@ pub struct Plugins {
     trusted: TrustedKeys,
     dir: PathBuf,
     slots: Mutex<Slots>,
+    /// Calls and faults per plugin name since start (metrics, console).
+    counts: Mutex<BTreeMap<String, (u64, u64)>>,
+}
+
+/// One installed plugin's state, for the console and the metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginStats {
+    /// Plugin name.
+    pub name: String,
+    /// `decoder`, `quality` or `policy`.
+    pub world: &'static str,
+    /// Active bundle version.
+    pub version: u64,
+    /// Calls since the gateway started.
+    pub calls: u64,
+    /// Calls that faulted (the plugin was to blame) since the gateway started.
+    pub faults: u64,
+    /// Calls of the active plugin in the slot's health window, and faults among them.
+    pub recent: (usize, usize),
+    /// Rollbacks so far.
+    pub rollbacks: usize,
+    /// Too many faults and nothing to roll back to.
+    pub unhealthy: bool,
+}
+
+fn stats_of<K: PluginKind>(
+    world: &'static str,
+    map: &BTreeMap<String, Installed<K>>,
+    counts: &BTreeMap<String, (u64, u64)>,
+) -> Vec<PluginStats> {
+    map.iter()
+        .map(|(name, i)| {
+            let st = i.slot.status();
+            let (calls, faults) = counts.get(name).copied().unwrap_or_default();
+            PluginStats {
+                name: name.clone(),
+                world,
+                version: i.current.0,
+                calls,
+                faults,
+                recent: (st.recent_calls, st.recent_faults),
+                rollbacks: st.rollbacks.len(),
+                unhealthy: st.unhealthy,
+            }
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for Plugins {
@@ -180,7 +226,32 @@ impl Plugins {
             trusted,
             dir: storage_dir.join("plugins"),
             slots: Mutex::new(Slots::default()),
+            counts: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Counts one call of plugin `name`.
+    fn count<T>(&self, name: &str, r: &Result<T, hotspot_plugins::SlotCallError>) {
+        let fault = matches!(r, Err(hotspot_plugins::SlotCallError::Call { error, .. }) if error.is_fault());
+        let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = c.entry(name.to_owned()).or_default();
+        e.0 += 1;
+        e.1 += u64::from(fault);
+    }
+
+    /// Every installed plugin with its call counts and health, in name order.
+    pub fn stats(&self) -> Vec<PluginStats> {
+        let counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let s = self.lock();
+        let mut out = stats_of("decoder", &s.decoder, &counts);
+        out.extend(stats_of("quality", &s.quality, &counts));
+        out.extend(stats_of("policy", &s.policy, &counts));
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
@@ -309,7 +380,9 @@ impl Plugins {
             station_id: station_id.to_owned(),
             received_at,
         };
-        let result = slot.call(&input).map_err(|e| e.to_string());
+        let result = slot.call(&input);
+        self.count(name, &result);
+        let result = result.map_err(|e| e.to_string());
         let rolled = check_rollback(&self.dir, &mut self.lock().decoder, name);
         (result, rolled)
     }
@@ -343,7 +416,9 @@ impl Plugins {
         let mut out = Vec::new();
         let mut rolled = Vec::new();
         for (name, slot) in slots {
-            let r = slot.call(input).map_err(|e| e.to_string());
+            let r = slot.call(input);
+            self.count(&name, &r);
+            let r = r.map_err(|e| e.to_string());
             rolled.extend(check_rollback(&self.dir, world(&mut self.lock()), &name));
             out.push((name, r));
         }

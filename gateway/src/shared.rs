@@ -20,6 +20,8 @@ pub struct Shared {
     pub mqtt_epoch: std::sync::atomic::AtomicU64,
     uplink: Mutex<(UplinkState, Option<LinkStats>)>,
     stations: Mutex<BTreeMap<String, StationPresence>>,
+    /// Capture messages received (before decoding).
+    pub captures_received: AtomicU64,
     /// Captures accepted (stored).
     pub captures_accepted: AtomicU64,
     /// Captures rejected at ingest (malformed, or storage full).
@@ -36,6 +38,8 @@ pub struct Shared {
     pub storage_corruption: AtomicBool,
     /// When the MQTT event loop last returned from a poll, Unix ms (watchdog health).
     pub mqtt_last_poll_ms: AtomicI64,
+    /// Event metrics (local results by decision, match latency, console logins) for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// A point-in-time copy, as served by `/api/status`.
@@ -51,6 +55,8 @@ pub struct Snapshot {
     pub link: Option<LinkStats>,
     /// Stations and their presence.
     pub stations: BTreeMap<String, &'static str>,
+    /// Capture messages received.
+    pub captures_received: u64,
     /// Captures accepted.
     pub captures_accepted: u64,
     /// Captures rejected.
@@ -79,6 +85,7 @@ impl Shared {
             mqtt_epoch: std::sync::atomic::AtomicU64::new(0),
             uplink: Mutex::new((UplinkState::Down, None)),
             stations: Mutex::new(BTreeMap::new()),
+            captures_received: AtomicU64::new(0),
             captures_accepted: AtomicU64::new(0),
             captures_rejected: AtomicU64::new(0),
             local_results: AtomicU64::new(0),
@@ -87,6 +94,7 @@ impl Shared {
             disk_quota_bytes,
             storage_corruption: AtomicBool::new(false),
             mqtt_last_poll_ms: AtomicI64::new(crate::pipeline::now_ms()),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 
@@ -181,6 +189,7 @@ impl Shared {
             uplink: self.uplink(),
             link: self.link(),
             stations,
+            captures_received: self.captures_received.load(Ordering::Relaxed),
             captures_accepted: self.captures_accepted.load(Ordering::Relaxed),
             captures_rejected: self.captures_rejected.load(Ordering::Relaxed),
             local_results: self.local_results.load(Ordering::Relaxed),

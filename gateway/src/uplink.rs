@@ -211,9 +211,12 @@ impl Uplink {
         let mut endpoint = quinn::Endpoint::client(bind)?;
         endpoint.set_default_client_config(self.client_config.clone());
         let connecting = endpoint.connect(addr, &self.cfg.server_name)?;
-        let conn = tokio::time::timeout(self.timeout(), connecting)
-            .await
-            .map_err(|_| UplinkError::Timeout)??;
+        let conn = tokio::time::timeout(
+            Duration::from_millis(self.cfg.connect_timeout_ms),
+            connecting,
+        )
+        .await
+        .map_err(|_| UplinkError::Timeout)??;
         info!(central = %addr, "uplink connected");
         backoff.reset();
         self.set_state(UplinkState::Up, None);
@@ -251,8 +254,13 @@ impl Uplink {
     async fn say_hello(&self, conn: &quinn::Connection) -> Result<u64, UplinkError> {
         match request(conn, &self.hello(), MAX_FRAME_BYTES, self.timeout()).await? {
             Response::Welcome {
-                watchlist_version, ..
-            } => Ok(watchlist_version),
+                watchlist_version,
+                reviewed,
+                ..
+            } => {
+                self.pipeline.set_reviewed(reviewed);
+                Ok(watchlist_version)
+            }
             other => Err(unexpected(&other)),
         }
     }

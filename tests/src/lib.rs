@@ -344,10 +344,15 @@ impl World {
         } else {
             (format!("{name}.toml"), name.to_owned())
         };
+        // Stations authenticate: the embedded broker's TLS station listener is on the test's port (its plain
+        // listener, the gateway's own, on another loopback port); mosquitto is reached over TLS (`mosquitto_on`).
         let broker_section = match broker {
-            BrokerSetup::Embedded(p) => format!("mode = \"embedded\"\nlisten = \"127.0.0.1:{p}\""),
+            BrokerSetup::Embedded(p) => format!(
+                "mode = \"embedded\"\nlisten = \"127.0.0.1:{}\"\ntls_listen = \"127.0.0.1:{p}\"",
+                free_tcp_port()
+            ),
             BrokerSetup::External(p) => {
-                format!("mode = \"external\"\nurl = \"mqtt://127.0.0.1:{p}\"")
+                format!("mode = \"external\"\nurl = \"mqtts://127.0.0.1:{p}\"")
             }
         };
         let pki = self.path("pki");
@@ -355,7 +360,8 @@ impl World {
             "[site]\nid = \"{name}\"\n[broker]\n{broker_section}\nretry_initial_ms = 100\nretry_max_ms = 1000\n\
              [uplink]\ncentral = \"127.0.0.1:{central_port}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n{uplink}\n\
              [watchlist]\ntrusted_keys = [\"{}\"]\n\
-             [storage]\ndir = \"{}\"\n{storage}\n[console]\nlisten = \"127.0.0.1:0\"\n",
+             [storage]\ndir = \"{}\"\n{storage}\n[console]\nlisten = \"127.0.0.1:0\"\n\
+             [metrics]\nlisten = \"127.0.0.1:0\"\n",
             pki.join("ca.pem").display(),
             pki.join(format!("{name}.pem")).display(),
             pki.join(format!("{name}.key")).display(),
@@ -364,6 +370,14 @@ impl World {
         );
         let path = self.path(&file);
         std::fs::write(&path, text).unwrap();
+        register_station_auth(
+            broker.port(),
+            StationAuth {
+                gateway: self.bins.gateway,
+                config: path.clone(),
+                creds: self.path(&format!("{state}-station-creds")),
+            },
+        );
         path
     }
 
@@ -543,9 +557,68 @@ pub fn faces_dir() -> Option<PathBuf> {
     }
 }
 
-/// Connects a station and waits for its subscription.
+/// How stations of the broker on one port get their credentials: the gateway whose config named that port.
+#[derive(Debug, Clone)]
+pub struct StationAuth {
+    /// The gateway binary (`station add`).
+    pub gateway: &'static str,
+    /// The gateway's configuration.
+    pub config: PathBuf,
+    /// Where the station files go.
+    pub creds: PathBuf,
+}
+
+static STATION_AUTH: std::sync::Mutex<BTreeMap<u16, StationAuth>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// Remembers that stations connecting to `port` get their certificates from this gateway (every gateway config
+/// written by [`World`] does this).
+pub fn register_station_auth(port: u16, auth: StationAuth) {
+    STATION_AUTH
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(port, auth);
+}
+
+/// The gateway that issues certificates to the stations of the broker on `port`.
+pub fn station_auth(port: u16) -> Option<StationAuth> {
+    STATION_AUTH
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&port)
+        .cloned()
+}
+
+/// Station `id`'s TLS configuration for the broker on `port`: issued with the real `hotspot-gateway station add`
+/// the first time, then reused. `None` when no gateway config names that port.
+pub fn station_tls(port: u16, id: &str) -> Option<std::sync::Arc<rustls::ClientConfig>> {
+    let auth = station_auth(port)?;
+    if !auth.creds.join(format!("{id}.pem")).exists() {
+        run_cli(
+            auth.gateway,
+            &[
+                "station",
+                "add",
+                "--config",
+                auth.config.to_str().unwrap(),
+                "--id",
+                id,
+                "--out",
+                auth.creds.to_str().unwrap(),
+            ],
+        );
+    }
+    Some(hotspot_gateway::stations::station_client_config(&auth.creds, id).unwrap())
+}
+
+/// Connects station `id` with its certificate (see [`station_tls`]) without waiting for anything.
+pub fn station_connect(port: u16, id: &str) -> SimStation {
+    SimStation::connect_with("127.0.0.1", port, id, station_tls(port, id))
+}
+
+/// Connects a station (with its certificate, see [`station_tls`]) and waits for its subscription.
 pub async fn station(port: u16, id: &str) -> SimStation {
-    let mut s = SimStation::connect("127.0.0.1", port, id);
+    let mut s = station_connect(port, id);
     s.ready(Duration::from_secs(20)).await.unwrap();
     s
 }
@@ -652,20 +725,43 @@ pub fn mosquitto(dir: &Path) -> Option<(Proc, u16)> {
 }
 
 /// A mosquitto broker on `port`, with or without persistence. `None` if mosquitto is not installed.
+///
+/// Set up as `packaging/mosquitto.conf` sets up a site broker: one TLS listener, a client certificate from the
+/// station CA required of everyone (the CN is the user name and the client id), the revocation list, and the
+/// shipped ACL file `packaging/mosquitto.acl`. The station CA is gateway `gw-1`'s (`dir/gateway/stations`, made
+/// here if the gateway has not started yet), so start the gateway with a config from [`World::gateway_config`].
 pub fn mosquitto_on(dir: &Path, port: u16, persistence: bool) -> Option<(Proc, u16)> {
     let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
         .into_iter()
         .find(|p| Path::new(p).exists())?;
     let data = dir.join("mosquitto");
     std::fs::create_dir_all(&data).unwrap();
+    let ca = hotspot_gateway::stations::StationCa::open_or_create(
+        &hotspot_gateway::stations::StationCa::dir_for(&dir.join("gateway")),
+    )
+    .unwrap();
+    let (cert, key) = ca
+        .write_broker_cert(&["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap();
+    let acl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/mosquitto.acl");
     let conf = dir.join(format!("mosquitto-{port}.conf"));
     std::fs::write(
         &conf,
         format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence {persistence}\n\
+            // `user root`: started as root (CI), mosquitto would switch to the `mosquitto` user, which cannot
+            // read the certificates in the test's private folder; not root, the line is ignored.
+            "user root\nper_listener_settings false\nallow_anonymous false\nacl_file {acl}\n\
+             listener {port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\ncrlfile {crl}\n\
+             require_certificate true\nuse_identity_as_username true\nuse_username_as_clientid true\n\
+             persistence {persistence}\n\
              persistence_location {}/\nautosave_interval 1\nmessage_size_limit 16777216\n\
              max_inflight_messages 100\nmax_queued_messages 100000\n",
-            data.display()
+            data.display(),
+            acl = acl.display(),
+            ca = ca.ca_path().display(),
+            cert = cert.display(),
+            key = key.display(),
+            crl = ca.crl_path().display(),
         ),
     )
     .unwrap();
@@ -712,7 +808,9 @@ pub fn have_mosquitto() -> bool {
     found
 }
 
-/// `GET path` on `addr` over plain HTTP/1.0; returns (status code, body).
+/// `GET path` on `addr` over plain HTTP/1.0 (the gateway's metrics listener, `gw.ready["metrics"]`: `/metrics`,
+/// `/healthz`, `/api/status`; the console itself is HTTPS with login, see `tests/console.rs`); returns (status
+/// code, body).
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -750,7 +848,8 @@ pub async fn wait_file_contains(path: &Path, needles: &[&str]) -> String {
     }
 }
 
-/// Polls the gateway's `/api/status` until `pred` holds or 30 s pass.
+/// Polls the gateway's `/api/status` on its metrics listener (`gw.ready["metrics"]`) until `pred` holds or 30 s
+/// pass.
 pub async fn wait_status(
     console: &str,
     pred: impl Fn(&serde_json::Value) -> bool,

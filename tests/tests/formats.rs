@@ -51,7 +51,7 @@ async fn a_raw_ansi_nist_transaction_is_matched_and_forwarded_once() {
     let broker = BrokerSetup::Embedded(free_tcp_port());
     let gw = w.gateway(&w.gateway_config(&broker, central_port));
     // Central signs the gallery's watchlist (now 9 subjects) as version 1 when it starts.
-    wait_status(gw.ready["console"].as_str().unwrap(), |s| {
+    wait_status(gw.ready["metrics"].as_str().unwrap(), |s| {
         s["watchlist_version"] == 1 && s["watchlist_subjects"] == 9
     })
     .await;

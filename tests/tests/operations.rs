@@ -15,16 +15,18 @@ async fn a_watchlist_update_is_announced_installed_and_used() {
     let (_central, central_port) = w.central(0);
     let broker = BrokerSetup::Embedded(free_tcp_port());
     let gw = w.gateway(&w.gateway_config(&broker, central_port));
-    let console = gw.ready["console"].as_str().unwrap().to_owned();
+    let console = gw.ready["metrics"].as_str().unwrap().to_owned();
     let status = wait_status(&console, |s| s["watchlist_version"] == 1).await;
     assert_eq!(status["watchlist_subjects"], 8, "{status}");
     let (code, body) = http_get(&console, "/healthz");
     assert_eq!(code, 200, "{body}");
-    let (code, page) = http_get(&console, "/");
+    // The metrics listener (plain HTTP; the console itself is HTTPS with login: tests/console.rs).
+    let (code, metrics) = http_get(&console, "/metrics");
     assert_eq!(code, 200);
     assert!(
-        page.contains("Hotspot Edge gateway") && page.contains("version 1 (8 subjects)"),
-        "{page}"
+        metrics.contains("hotspot_watchlist_version 1")
+            && metrics.contains("hotspot_watchlist_subjects 8"),
+        "{metrics}"
     );
 
     let mut s = station(broker.port(), "desk-f").await;
@@ -120,7 +122,7 @@ async fn the_audit_log_records_who_did_what_and_detects_tampering() {
     let broker = BrokerSetup::Embedded(free_tcp_port());
     let config = w.gateway_config(&broker, central_port);
     let gw = w.gateway(&config);
-    wait_status(gw.ready["console"].as_str().unwrap(), |s| {
+    wait_status(gw.ready["metrics"].as_str().unwrap(), |s| {
         s["watchlist_version"] == 1
     })
     .await;

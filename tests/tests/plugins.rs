@@ -159,7 +159,7 @@ async fn a_signed_decoder_plugin_is_rolled_out_and_decodes_vendor_payloads() {
         "[plugins]\nbackend = \"pulley\"",
     );
     let gw = w.gateway(&cfg);
-    let console = gw.ready["console"].as_str().unwrap().to_owned();
+    let console = gw.ready["metrics"].as_str().unwrap().to_owned();
     wait_status(&console, |s| s["watchlist_version"] == 1).await;
     let g = wait_gateway(&w, |g| g["plugins"].to_string().contains("acme-fs200")).await;
     assert_eq!(g["plugins"][0]["version"], 1, "{g}");

@@ -302,6 +302,12 @@ async fn mosquitto_keeps_captures_published_while_the_gateway_is_down() {
 async fn retained(port: u16, topic: &str) -> serde_json::Value {
     let mut o = rumqttc::MqttOptions::new("status-reader", "127.0.0.1", port);
     o.set_max_packet_size(1 << 20, 1 << 20);
+    // Stations authenticate: the reader is one, with its certificate (it may read the gateway status).
+    if let Some(tls) = hotspot_e2e::station_tls(port, "status-reader") {
+        o.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(tls),
+        ));
+    }
     let (c, mut ev) = rumqttc::AsyncClient::new(o, 10);
     c.subscribe(topic, rumqttc::QoS::AtLeastOnce).await.unwrap();
     let read = async {

@@ -37,7 +37,7 @@ async fn the_gateway_reconnects_and_resubscribes_after_the_broker_restarts() {
     let (broker, _) = mosquitto_on(w.dir.path(), port, false).unwrap();
     let (_central, central_port) = w.central(0);
     let gw = w.gateway(&w.gateway_config(&BrokerSetup::External(port), central_port));
-    let console = gw.ready["console"].as_str().unwrap().to_owned();
+    let console = gw.ready["metrics"].as_str().unwrap().to_owned();
     wait_status(&console, |s| {
         s["mqtt_connected"] == true && s["watchlist_version"] == 1
     })
@@ -169,7 +169,7 @@ async fn a_full_disk_refuses_new_captures_loudly_and_keeps_the_accepted_ones() {
         "quota_bytes = 16777216",
     );
     let gw = w.gateway(&config);
-    let console = gw.ready["console"].as_str().unwrap().to_owned();
+    let console = gw.ready["metrics"].as_str().unwrap().to_owned();
     let mut s = station(broker.port(), "desk-q").await;
     wait_status(&console, |st| st["watchlist_version"] == 1).await;
 
@@ -263,7 +263,7 @@ async fn a_slow_lossy_link_shows_degraded_then_up_and_still_delivers() {
     );
     std::fs::write(&config, text).unwrap();
     let gw = w.gateway(&config);
-    let console = gw.ready["console"].as_str().unwrap().to_owned();
+    let console = gw.ready["metrics"].as_str().unwrap().to_owned();
     wait_status(&console, |st| {
         st["uplink"] == "up" && st["watchlist_version"] == 1
     })

@@ -34,7 +34,7 @@ async fn rollout_converges_and_forged_bundles_are_refused() {
         let broker = BrokerSetup::Embedded(free_tcp_port());
         let cfg = w.gateway_config_named(name, &broker, port, TEST_UPLINK, "");
         let gw = w.gateway(&cfg);
-        let console = gw.ready["console"].as_str().unwrap().to_owned();
+        let console = gw.ready["metrics"].as_str().unwrap().to_owned();
         (gw, console)
     };
     let (_gw1, console1) = start("gw-1");
