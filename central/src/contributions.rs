@@ -293,6 +293,30 @@ pub fn reject(data_dir: &Path, id: &str, reason: &str) -> Result<(), Contributio
     write(data_dir, &c)
 }
 
+/// Central's review counts of `gateway`'s contributions for the last `days` days that have any, oldest first
+/// (what the gateway shows as its `accepted` / `rejected_review` counters).
+pub fn reviewed(
+    data_dir: &Path,
+    gateway: &str,
+    days: usize,
+) -> Result<Vec<hotspot_device_protocols::uplink::ReviewedDay>, ContributionError> {
+    let all = list(data_dir)?;
+    let mut out: Vec<_> = stats(&all)
+        .into_iter()
+        .filter(|((g, _), _)| g == gateway)
+        .map(|((_, day), [_, _, accepted, rejected])| {
+            hotspot_device_protocols::uplink::ReviewedDay {
+                day,
+                accepted,
+                rejected,
+            }
+        })
+        .collect();
+    let skip = out.len().saturating_sub(days);
+    out.drain(..skip);
+    Ok(out)
+}
+
 /// Counts per gateway and day (`YYYY-MM-DD` of receipt): `[received, pending, accepted, rejected]`.
 pub fn stats(list: &[Contribution]) -> BTreeMap<(String, String), [u64; 4]> {
     let mut m: BTreeMap<(String, String), [u64; 4]> = BTreeMap::new();

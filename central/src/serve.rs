@@ -23,7 +23,7 @@ use hotspot_device_protocols::uplink::{
 };
 use hotspot_matcher::FingerprintIndex;
 use hotspot_matcher::face::{FaceEngine, FaceIndex};
-use hotspot_matcher::probe::{Gallery, decide, probe_from_capture};
+use hotspot_matcher::probe::{Gallery, Probe, decide, probe_from_capture};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -115,6 +115,60 @@ struct State {
     data_dir: PathBuf,
     names: Mutex<Vec<(String, String)>>,
     faces: Option<Arc<FaceEngine>>,
+    /// Probes of recently seen biometric content (see [`ProbeCache`]).
+    probes: Mutex<ProbeCache>,
+}
+
+/// Probes made from recently seen biometric content, keyed by a SHA-256 of the fingers' and face's formats and
+/// bytes: the same images (a capture re-sent under a new id by a station that got no answer, or a repeat capture
+/// of the same images) are not decoded and extracted again. Bounded, oldest out first; only in memory.
+#[derive(Default)]
+struct ProbeCache {
+    probes: std::collections::HashMap<[u8; 32], ProbeCell>,
+    order: std::collections::VecDeque<[u8; 32]>,
+}
+
+/// One content's probe, made once: concurrent submissions of the same images wait for the first to finish
+/// rather than all extracting at once.
+type ProbeCell = Arc<std::sync::OnceLock<Result<Probe, String>>>;
+
+impl ProbeCache {
+    const CAPACITY: usize = 256;
+
+    fn key(capture: &hotspot_device_protocols::station::Capture) -> [u8; 32] {
+        let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+        for f in &capture.fingers {
+            h.update(&[f.position]);
+            h.update(format!("{:?}", f.format).as_bytes());
+            h.update(&(f.data.len() as u64).to_le_bytes());
+            h.update(&f.data);
+        }
+        if let Some(face) = &capture.face {
+            h.update(b"face");
+            h.update(format!("{:?}", face.format).as_bytes());
+            h.update(&(face.data.len() as u64).to_le_bytes());
+            h.update(&face.data);
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(h.finish().as_ref());
+        key
+    }
+
+    /// The cell for `key`, new (and the oldest dropped beyond [`Self::CAPACITY`]) if absent.
+    fn cell(&mut self, key: [u8; 32]) -> ProbeCell {
+        if let Some(c) = self.probes.get(&key) {
+            return c.clone();
+        }
+        let c = ProbeCell::default();
+        self.probes.insert(key, c.clone());
+        self.order.push_back(key);
+        while self.order.len() > Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.probes.remove(&old);
+            }
+        }
+        c
+    }
 }
 
 /// Opens central's state database.
@@ -205,6 +259,7 @@ pub async fn serve(
         pki_dir: opts.pki_dir.clone(),
         data_dir: opts.data_dir.clone(),
         faces: opts.faces.clone(),
+        probes: Mutex::new(ProbeCache::default()),
     });
     let endpoint =
         quinn::Endpoint::server(server_config(&opts.pki_dir)?, opts.listen).map_err(|source| {
@@ -419,9 +474,20 @@ async fn handle_stream(
             if let Ok(Err(e)) = recorded {
                 warn!(%gateway, error = %e, "cannot record the fleet view");
             }
+            let (dir, gw) = (state.data_dir.clone(), gateway.clone());
+            let reviewed =
+                tokio::task::spawn_blocking(move || contributions::reviewed(&dir, &gw, 7))
+                    .await
+                    .ok()
+                    .and_then(|r| {
+                        r.map_err(|e| warn!(error = %e, "cannot count contributions"))
+                            .ok()
+                    })
+                    .unwrap_or_default();
             let resp = Response::Welcome {
                 central_id: "central".into(),
                 watchlist_version: *state.version_tx.borrow(),
+                reviewed,
             };
             write_frame(&mut send, &resp).await
         }
@@ -528,8 +594,15 @@ async fn answer(state: &Arc<State>, gateway: &str, sub: Submission) -> Response 
     let loaded = state.gallery.load_full();
     let capture = sub.capture.clone();
     let engine = state.faces.clone();
+    let state2 = state.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        match probe_from_capture(&capture, engine.as_deref()) {
+        let key = ProbeCache::key(&capture);
+        let make = || probe_from_capture(&capture, engine.as_deref());
+        let probe = match state2.probes.lock().map(|mut c| c.cell(key)) {
+            Ok(cell) => cell.get_or_init(make).clone(),
+            Err(_) => make(),
+        };
+        match probe {
             Ok(probe) => {
                 let templates: Vec<(u8, Vec<u8>)> = probe
                     .fingers
@@ -706,4 +779,61 @@ pub fn report(data_dir: &Path) -> Result<Report, ServeError> {
         duplicates_received: get("duplicates_received"),
         captures,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use hotspot_device_protocols::station::{Finger, FingerFormat, Purpose};
+
+    fn capture(position: u8, data: &[u8]) -> hotspot_device_protocols::station::Capture {
+        hotspot_device_protocols::station::Capture {
+            capture_id: uuid::Uuid::new_v4(),
+            captured_at: time::OffsetDateTime::UNIX_EPOCH,
+            operator: "officer-1".into(),
+            purpose: Purpose::Screen,
+            fingers: vec![Finger {
+                position,
+                format: FingerFormat::Wsq,
+                data: data.to_vec(),
+            }],
+            face: None,
+            enrolment: None,
+        }
+    }
+
+    #[test]
+    fn probe_cache_keys_on_content_not_capture_id_and_stays_bounded() {
+        let a = capture(1, b"image a");
+        let a_again = capture(1, b"image a");
+        assert_ne!(a.capture_id, a_again.capture_id);
+        assert_eq!(ProbeCache::key(&a), ProbeCache::key(&a_again));
+        assert_ne!(
+            ProbeCache::key(&a),
+            ProbeCache::key(&capture(2, b"image a"))
+        );
+        assert_ne!(
+            ProbeCache::key(&a),
+            ProbeCache::key(&capture(1, b"image b"))
+        );
+        let mut cache = ProbeCache::default();
+        let made = cache.cell(ProbeCache::key(&a));
+        made.get_or_init(|| {
+            Ok(Probe {
+                notes: vec!["first".into()],
+                ..Probe::default()
+            })
+        });
+        let again = cache.cell(ProbeCache::key(&a_again));
+        let probe = again.get_or_init(|| Err("made twice".into()));
+        assert_eq!(probe.as_ref().unwrap().notes, ["first"]);
+        for i in 0..ProbeCache::CAPACITY as u32 {
+            cache.cell(ProbeCache::key(&capture(3, &i.to_le_bytes())));
+        }
+        assert_eq!(cache.probes.len(), ProbeCache::CAPACITY);
+        assert_eq!(cache.order.len(), ProbeCache::CAPACITY);
+        let first = cache.cell(ProbeCache::key(&a));
+        assert!(first.get().is_none(), "oldest out first");
+    }
 }

@@ -458,6 +458,13 @@ pub struct ContributionStats {
     pub rejected_quality: u64,
     /// Enrolments waiting in the outbox now.
     pub pending: u64,
+    /// Of the enrolments central received from this gateway that day, how many central ops accepted into the
+    /// central database so far (v1.3; central's count, refreshed at every heartbeat, about every 30 s).
+    #[serde(default)]
+    pub accepted: u64,
+    /// ... and how many they rejected at review (v1.3).
+    #[serde(default)]
+    pub rejected_review: u64,
 }
 
 /// The gateway's retained status (`hotspot/v1/gateway/status`).

@@ -1,10 +1,11 @@
 //! Gateway <-> central frames, carried on QUIC streams (ALPN [`ALPN`]).
 //!
 //! # Framing
-//! Every message is one frame: `[version: u8 = 3][length: u32 big-endian][body: postcard]`. Version 2 added the
+//! Every message is one frame: `[version: u8 = 4][length: u32 big-endian][body: postcard]`. Version 2 added the
 //! face embedding to the watchlist; version 3 replaced the plain watchlist snapshot with signed bundles
 //! ([`crate::bundle`], [`Response::Bundles`]), added refusal reports ([`Request::Report`]), plugin fetches and the
-//! freshness and plugin fields of [`Hello`]. A peer speaking another version is refused with [`FrameError`] naming
+//! freshness and plugin fields of [`Hello`]; version 4 added central's review counts of the gateway's
+//! contributions to [`Response::Welcome`]. A peer speaking another version is refused with [`FrameError`] naming
 //! both versions. A request and its response each travel on one bidirectional stream opened by the gateway; central
 //! announces news (a new watchlist version, new plugins) on unidirectional streams it opens, one [`Announcement`]
 //! frame each.
@@ -20,13 +21,24 @@ use crate::station::{Capture, CaptureResult, Decision, ResultCandidate};
 /// QUIC ALPN of protocol v1.
 pub const ALPN: &[u8] = b"hotspot/1";
 /// Frame format version written by this code.
-pub const FRAME_VERSION: u8 = 3;
+pub const FRAME_VERSION: u8 = 4;
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 5;
 /// Limit for requests and ordinary responses.
 pub const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
 /// Limit for a watchlist snapshot response.
 pub const MAX_WATCHLIST_FRAME_BYTES: usize = 512 * 1024 * 1024;
+
+/// Central's review of one gateway's contributions received on one day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewedDay {
+    /// `YYYY-MM-DD` (UTC) of receipt at central.
+    pub day: String,
+    /// Accepted into the central database.
+    pub accepted: u64,
+    /// Rejected at review.
+    pub rejected: u64,
+}
 
 /// Errors in framing or frame bodies.
 #[derive(Debug, thiserror::Error)]
@@ -243,6 +255,9 @@ pub enum Response {
         central_id: String,
         /// Current watchlist version.
         watchlist_version: u64,
+        /// Central's review of this gateway's contributions, per day of receipt at central (the last 7 days
+        /// with any, oldest first).
+        reviewed: Vec<ReviewedDay>,
     },
     /// Answer to [`Request::Submit`].
     Answer(CentralAnswer),

@@ -51,7 +51,7 @@ async fn an_enrolment_becomes_searchable_at_central_after_acceptance() {
     let (central, central_port) = w.central(0);
     let broker = BrokerSetup::Embedded(free_tcp_port());
     let gw = w.gateway(&w.gateway_config(&broker, central_port));
-    let console = gw.ready["console"].as_str().unwrap().to_owned();
+    let console = gw.ready["metrics"].as_str().unwrap().to_owned();
     wait_status(&console, |s| s["watchlist_version"] == 1).await;
     let mut a = station(broker.port(), "desk-enrol").await;
     let mut b = station(broker.port(), "desk-screen").await;
@@ -117,6 +117,34 @@ async fn an_enrolment_becomes_searchable_at_central_after_acceptance() {
         ],
     );
     assert!(out.contains("gallery version 2"), "{out}");
+    // The accepted record can be passed on as an INT-I ATP transaction: its declarations and one Type-9
+    // minutiae record per enrolled finger.
+    let atp = w.path("atp.xml");
+    let out = run_cli(
+        w.bins.central,
+        &[
+            "contributions",
+            "export",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--id",
+            &id,
+            "--out",
+            atp.to_str().unwrap(),
+            "--originator",
+            "KEN01:Namanga border post:KEN",
+        ],
+    );
+    assert!(out.contains("INT-I ATP"), "{out}");
+    let xml = std::fs::read(&atp).unwrap();
+    let package = hotspot_device_protocols::int_i::parse_package(&xml).unwrap();
+    assert_eq!(package.info.category, "ATP");
+    assert_eq!(package.info.control_number.as_deref(), Some(id.as_str()));
+    assert_eq!(package.info.originator.as_deref(), Some("KEN01"));
+    let fingers = pending[0]["fingers"].as_array().unwrap().len();
+    assert!(fingers > 0);
+    assert_eq!(package.records.iter().filter(|&&r| r == 9).count(), fingers);
+    assert!(String::from_utf8_lossy(&xml).contains(">DOE</nc:PersonSurName>"));
     tokio::time::sleep(Duration::from_millis(1500)).await; // central reloads its gallery
     let mut tb = Tracker::default();
     let screen = w.capture_of(&person);
@@ -150,7 +178,12 @@ async fn an_enrolment_becomes_searchable_at_central_after_acceptance() {
     assert_eq!(contributions(&w, "pending").len(), 1);
 
     // Counters: at the gateway (status topic / console) and at central.
-    let s = wait_status(&console, |s| s["contributions"]["forwarded"] == 2).await;
+    // After central's restart the gateway's hello brings back central's review: one accepted so far.
+    let s = wait_status(&console, |s| {
+        s["contributions"]["forwarded"] == 2 && s["contributions"]["accepted"] == 1
+    })
+    .await;
+    assert_eq!(s["contributions"]["rejected_review"], 0, "{s}");
     assert_eq!(s["contributions"]["enrolled"], 2, "{s}");
     assert_eq!(s["contributions"]["rejected_quality"], 1, "{s}");
     assert_eq!(s["contributions"]["pending"], 0, "{s}");
