@@ -57,12 +57,17 @@ cp "$pki/ca.pem" "$stage/hotspot/pki/ca.pem"
 cp "$pki/$site.pem" "$stage/hotspot/pki/gateway.pem"
 cp "$pki/$site.key" "$stage/hotspot/pki/gateway.key"
 if [ "$external" = 1 ]; then
+    # mosquitto with TLS and the ACL (packaging/mosquitto.conf); its server certificate comes from
+    # `hotspot-gateway station broker-cert` on the box (docs/configuration.md, "Station authentication").
     broker='mode = "external"
-url = "mqtt://127.0.0.1:1883"'
+url = "mqtts://127.0.0.1:8883"'
     cp "$repo/packaging/mosquitto.conf" "$stage/hotspot/mosquitto.conf"
 else
+    # Stations connect over TLS with a certificate each (`hotspot-gateway station add`); rumqttd itself stays on
+    # loopback for the gateway.
     broker='mode = "embedded"
-listen = "0.0.0.0:1883"'
+listen = "127.0.0.1:1883"
+tls_listen = "0.0.0.0:8883"'
 fi
 cat >"$stage/hotspot/gateway.toml" <<EOF
 # Written by scripts/appliance-provision.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) for site $site.
