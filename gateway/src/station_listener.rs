@@ -914,4 +914,41 @@ mod tests {
             ]
         );
     }
+
+    proptest::proptest! {
+        /// Whatever bytes a station sends, the reader returns packets or an error, never panics, and never
+        /// accepts a packet above the limit.
+        #[test]
+        fn arbitrary_bytes_from_a_station_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                let mut reader: &[u8] = &bytes;
+                let mut buf = BytesMut::new();
+                for _ in 0..64 {
+                    match read_packet(&mut reader, &mut buf, 256).await {
+                        Ok(Some(p)) => proptest::prop_assert!(p.size() <= 256 + 5),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                Ok(())
+            })?;
+        }
+
+        /// No topic or filter naming another station, and no wildcard, is ever allowed.
+        #[test]
+        fn another_stations_topics_are_never_allowed(
+            a in "[a-z0-9][a-z0-9-]{0,12}",
+            b in "[a-z0-9][a-z0-9-]{0,12}",
+            tail in "(captures|results|status|vendor/[a-z]{1,6}|#|\\+)",
+            wild in "[#+]",
+        ) {
+            proptest::prop_assume!(a != b);
+            let other = format!("hotspot/v1/stations/{b}/{tail}");
+            proptest::prop_assert!(!may_publish(&a, &other), "{a} publishes {other}");
+            proptest::prop_assert!(!may_subscribe(&a, &other), "{a} subscribes {other}");
+            let wildcard = format!("hotspot/v1/stations/{a}/{wild}");
+            proptest::prop_assert!(!may_subscribe(&a, &wildcard), "{a} subscribes {wildcard}");
+            proptest::prop_assert!(!may_publish(&a, &wildcard), "{a} publishes {wildcard}");
+        }
+    }
 }
