@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Crash drill of the appliance image under qemu (TCG): stations on the host publish captures through the
-# forwarded broker port while the VM's plug is pulled (SIGKILL to qemu: the guest's page cache is lost, as on a
-# power cut), CYCLES times. Then the box boots once more and a central on the host is started; the drill passes
-# only if every capture that was acknowledged (the station received its local result, docs/station-protocol.md)
-# reached central. Central stays off until then, so every acknowledged capture had to survive the power cuts in
-# the gateway's store.
+# Crash drill of the appliance image under qemu (TCG): two stations on the host publish captures over MQTT with TLS
+# and their client certificates (enrolled by the box at its first boot through the provisioning stick, which
+# carries the certificates back) through the forwarded station port (guest 8883) while the VM's plug is pulled
+# (SIGKILL to qemu: the guest's page cache is lost, as on a power cut), CYCLES times. Then the box boots once more
+# and a central on the host is started; the drill passes only if every capture that was acknowledged (the station
+# received its local result, docs/station-protocol.md) reached central. Central stays off until then, so every
+# acknowledged capture had to survive the power cuts in the gateway's store. The stick stays attached: later boots
+# must find every station enrolled already, and no boot may report a provisioning error.
 #
 # Checks, with a clear PASS/FAIL line:
 #   1. after each power cut and boot, /api/status backlog >= the captures acknowledged so far;
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --cycles) cycles="$2"; shift 2 ;;
         --min-acked) min_acked="$2"; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) image="$1"; shift ;;
     esac
 done
@@ -33,9 +35,11 @@ station="$APPLIANCE_REPO/scripts/appliance-station.py"
 appliance_tools
 appliance_workdir
 appliance_binaries
-MQTT_PORT=$(free_port tcp); HTTP_PORT=$(free_port tcp); CENTRAL_PORT=$(free_port udp); METRICS_PORT=$(free_port tcp)
-say "ports on 127.0.0.1: broker $MQTT_PORT, console $HTTP_PORT, metrics $METRICS_PORT, central (udp) $CENTRAL_PORT (central off until the end)"
-appliance_provision crash-drill "$CENTRAL_PORT"
+STATION_PORT=$(free_port tcp); HTTP_PORT=$(free_port tcp); CENTRAL_PORT=$(free_port udp); METRICS_PORT=$(free_port tcp)
+say "ports on 127.0.0.1: stations (MQTT over TLS) $STATION_PORT, console $HTTP_PORT, metrics $METRICS_PORT, central (udp) $CENTRAL_PORT (central off until the end)"
+# The stations drill-0 and drill-1 (appliance-station.py stream --station drill), enrolled at the first boot.
+stations=(drill-0 drill-1)
+appliance_provision crash-drill "$CENTRAL_PORT" --station "${stations[0]}" --station "${stations[1]}"
 appliance_disk "$image"
 acked="$WORK/acked.txt"
 published="$WORK/published.txt"
@@ -45,7 +49,19 @@ problems=()  # checks that failed; reported at the end, after central's verdict,
 
 boot() { # boot N
     vm_start "$WORK/serial-$1.log"
+    if [ "$1" = 1 ]; then
+        vm_wait_for 'hotspot-provision: stations enrolled: ' "$WORK/serial-1.log" "$boot_timeout"
+        station_certs "${stations[@]}"
+        say "boot 1: stations ${stations[*]} enrolled by the box; certificates read from the stick"
+    else
+        # The stick stays in: the box must find the bundle installed and every listed station enrolled already.
+        vm_wait_for 'hotspot-provision: stations listed on the medium: all have their certificates' \
+            "$WORK/serial-$1.log" "$boot_timeout"
+    fi
     vm_wait_for 'hotspot-edge: gateway READY' "$WORK/serial-$1.log" "$boot_timeout"
+    if grep -a 'hotspot-provision: ERROR' "$WORK/serial-$1.log"; then
+        die "boot $1: provisioning reported an error (serial log above)"
+    fi
     wait_healthy 60
     say "boot $1: gateway ready and healthy $(( $(date +%s) - VM_START )) s after power-on"
 }
@@ -59,8 +75,8 @@ for cycle in $(seq 1 "$cycles"); do
     say "boot $cycle: backlog $backlog, acknowledged so far $before"
     [ "$backlog" -ge "$before" ] || problems+=("boot $cycle: backlog $backlog < $before captures acknowledged before the power cut")
 
-    "$PYTHON" "$station" stream --port "$MQTT_PORT" --acked "$acked" --published "$published" \
-        --station "drill$cycle" --stations 2 --rate 5 --duration 900 >"$WORK/station-$cycle.out" 2>"$WORK/station-$cycle.log" &
+    "$PYTHON" "$station" stream --port "$STATION_PORT" --certs "$WORK/stations" --acked "$acked" \
+        --published "$published" --station drill --stations "${#stations[@]}" --rate 5 --duration 900 >"$WORK/station-$cycle.out" 2>"$WORK/station-$cycle.log" &
     station_pid=$!
     APPLIANCE_PIDS+=("$station_pid")
     end=$(( $(date +%s) + 300 ))

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/appliance-boot-test.sh and scripts/appliance-crash-drill.sh (sourced, not run).
 # qemu with software emulation (TCG), UEFI (OVMF), user networking with ports forwarded to 127.0.0.1 only, a
 # central on the host reached from the guest at 10.0.2.2 (qemu's alias for the host's loopback).
@@ -7,7 +8,8 @@ APPLIANCE_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APPLIANCE_OUT="${APPLIANCE_OUT:-$APPLIANCE_REPO/image-build/out}"
 APPLIANCE_PIDS=()
 APPLIANCE_T0=$(date +%s)
-# Debian's python (with python3-paho-mqtt), not whatever python3 comes first on PATH.
+# Debian's python (with python3-paho-mqtt), not whatever python3 comes first on PATH. The stations speak MQTT over TLS
+# with the client certificates the guest wrote onto the provisioning medium (station_certs).
 PYTHON=/usr/bin/python3
 
 say() { echo "[$(( $(date +%s) - APPLIANCE_T0 )) s] $*" >&2; }
@@ -85,6 +87,8 @@ appliance_disk() {
 }
 
 # appliance_provision SITE CENTRAL_PORT [extra args]: PKI in $WORK/pki and the stick image $WORK/prov.img.
+# Extra args may be --station ID (the guest enrols it at first boot: station_certs) and the options of
+# appliance-provision.sh.
 appliance_provision() {
     local site="$1" port="$2"
     shift 2
@@ -103,8 +107,7 @@ central_start() {
         >"$WORK/central.out" 2>>"$WORK/central.log" &
     CENTRAL_PID=$!
     APPLIANCE_PIDS+=("$CENTRAL_PID")
-    local i
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         grep -q '"event":"ready"' "$WORK/central.out" 2>/dev/null && return 0
         kill -0 "$CENTRAL_PID" 2>/dev/null || die "central exited: $(tail -n 5 "$WORK/central.log")"
         sleep 0.1
@@ -116,8 +119,7 @@ central_start() {
 central_stop() {
     [ -n "${CENTRAL_PID:-}" ] || return 0
     kill -TERM "$CENTRAL_PID" 2>/dev/null || true
-    local i
-    for i in $(seq 1 300); do kill -0 "$CENTRAL_PID" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 300); do kill -0 "$CENTRAL_PID" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$CENTRAL_PID" 2>/dev/null; then
         say "central did not stop within 30 s of SIGTERM; killing it"
         kill -KILL "$CENTRAL_PID" 2>/dev/null || true
@@ -126,26 +128,46 @@ central_stop() {
     CENTRAL_PID=""
 }
 
-# vm_start SERIAL_LOG: boots $WORK/disk.qcow2 (+ $WORK/prov.img as a read-only second disk when present).
-# MQTT_PORT, HTTP_PORT and METRICS_PORT on 127.0.0.1 forward to the guest's 1883, 8080 (HTTPS console) and 9464
-# (plain-HTTP metrics listener: /healthz, /api/status).
+# station_certs: the station certificates the guest wrote onto the provisioning medium at its first boot
+# (hotspot/stations/ID/{ID.pem,ID.key,ca.pem}, `hotspot-gateway station add` on the box), copied to $WORK/stations
+# for appliance-station.py --certs. Read from the stick image while the guest runs: the guest unmounted the medium
+# before saying "stations enrolled", and qemu writes a raw image straight through to the file.
+station_certs() {
+    rm -rf "$WORK/stations"
+    mcopy -s -n -i "$WORK/prov.img" ::/hotspot/stations "$WORK/" || die "no hotspot/stations on the medium"
+    chmod -R go-rwx "$WORK/stations"
+    local id
+    for id in "$@"; do
+        if [ ! -s "$WORK/stations/$id/$id.pem" ] || [ ! -s "$WORK/stations/$id/$id.key" ] \
+            || [ ! -s "$WORK/stations/$id/ca.pem" ]; then
+            die "the guest wrote no certificate for station $id onto the medium"
+        fi
+    done
+}
+
+# vm_start SERIAL_LOG: boots $WORK/disk.qcow2 (+ $WORK/prov.img as a second disk when present: writable, because the
+# guest writes the certificates of the stations it enrols onto it). STATION_PORT, HTTP_PORT and METRICS_PORT on
+# 127.0.0.1 forward to the guest's 8883 (the stations' MQTT over TLS: the embedded broker's station listener or
+# mosquitto), 8080 (HTTPS console) and 9464 (plain-HTTP metrics listener: /healthz, /api/status). The plain MQTT
+# port 1883 is not forwarded: the embedded broker listens on the guest's loopback only.
 vm_start() {
     local log="$1"
     local prov=()
-    [ -f "$WORK/prov.img" ] && prov=(-drive "file=$WORK/prov.img,format=raw,if=virtio,readonly=on")
+    [ -f "$WORK/prov.img" ] && prov=(-drive "file=$WORK/prov.img,format=raw,if=virtio")
     : >"$log"
     "${QEMU[@]}" -name hotspot-edge-test -machine q35 -accel tcg -cpu max -smp 2 -m 1536 \
         -drive "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd" \
         -drive "if=pflash,format=raw,unit=1,file=$WORK/ovmf-vars.fd" \
         -drive "file=$WORK/disk.qcow2,format=qcow2,if=virtio,cache=writeback" \
         "${prov[@]}" \
-        -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$MQTT_PORT-:1883,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:8080,hostfwd=tcp:127.0.0.1:$METRICS_PORT-:9464" \
+        -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$STATION_PORT-:8883,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:8080,hostfwd=tcp:127.0.0.1:$METRICS_PORT-:9464" \
         -device virtio-net-pci,netdev=n0,romfile= \
         -monitor "unix:$WORK/monitor.sock,server=on,wait=off" \
         -serial "file:$log" -display none -nodefaults -no-user-config \
         >>"$WORK/qemu.log" 2>&1 &
     VM_PID=$!
     APPLIANCE_PIDS+=("$VM_PID")
+    # shellcheck disable=SC2034  # read by the scripts that source this file
     VM_START=$(date +%s)
 }
 
@@ -200,8 +222,17 @@ vm_kill() {
 # the body, returns curl's status.
 http_get() { curl -fsS --max-time 10 "http://127.0.0.1:$METRICS_PORT$1"; }
 
-# console_get PATH: the guest's HTTPS console (self-signed certificate: -k); only /healthz answers without login.
+# console_get PATH: the guest's HTTPS console (self-signed certificate: -k); /healthz and /login answer without login.
 console_get() { curl -fsSk --max-time 10 "https://127.0.0.1:$HTTP_PORT$1"; }
+
+# console_login_page: the console's login page over HTTPS must answer 200 with its password form.
+console_login_page() {
+    local code
+    code=$(curl -sSk --max-time 10 -o "$WORK/login.html" -w '%{http_code}' "https://127.0.0.1:$HTTP_PORT/login") \
+        || die "console https://127.0.0.1:$HTTP_PORT/login did not answer"
+    [ "$code" = 200 ] || die "console /login answered HTTP $code, not 200"
+    grep -q 'name=password' "$WORK/login.html" || die "console /login has no password form: $(head -c 300 "$WORK/login.html")"
+}
 
 # wait_healthy TIMEOUT: until /healthz answers 200.
 wait_healthy() {
@@ -228,7 +259,7 @@ appliance_cleanup() {
             cp "$WORK"/*.log "$WORK"/*.out "$WORK"/*.txt "$APPLIANCE_OUT/last-failure/" 2>/dev/null || true
             say "logs of the failed run kept in $APPLIANCE_OUT/last-failure/"
         fi
-        [ -n "${KEEP_WORK:-}" ] && say "work folder kept: $WORK" || rm -rf "$WORK"
+        if [ -n "${KEEP_WORK:-}" ]; then say "work folder kept: $WORK"; else rm -rf "$WORK"; fi
     fi
     exit "$rc"
 }
