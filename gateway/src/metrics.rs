@@ -296,6 +296,11 @@ impl Collector for StateCollector {
             "Subjects in the installed watchlist",
             i64::try_from(w.subjects).unwrap_or(i64::MAX),
         )?;
+        e.gauge_i(
+            "hotspot_watchlist_index_bytes",
+            "Memory held by the installed fingerprint 1:N index (minutiae and edges of every enrolled finger)",
+            i64::try_from(w.index.heap_bytes()).unwrap_or(i64::MAX),
+        )?;
         let now = now_ms();
         if let Some(age) = p.watchlist.age_ms(now) {
             e.gauge_i(

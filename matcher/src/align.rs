@@ -54,10 +54,14 @@ pub(crate) struct Grid {
 }
 
 impl Grid {
-    /// Buckets `points` (at most 255).
-    pub(crate) fn new(points: &[Point]) -> Self {
+    /// Makes this the grid of `points` (at most 255), reusing its buffers; `cells` is scratch (for the many
+    /// candidates of a 1:N search, whose grids are made only when an alignment needs them).
+    pub(crate) fn set(&mut self, points: &[Point], cells: &mut Vec<usize>) {
+        self.start.clear();
+        self.items.clear();
         if points.is_empty() {
-            return Self::default();
+            (self.x0, self.y0, self.cols, self.rows) = (0.0, 0.0, 0, 0);
+            return;
         }
         let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
         for p in points {
@@ -76,27 +80,26 @@ impl Grid {
             }
         };
         let (cols, rows) = (span(x0, x1), span(y0, y1));
-        let mut grid = Self {
-            x0,
-            y0,
-            cols,
-            rows,
-            start: vec![0; cols * rows + 1],
-            items: vec![0; points.len()],
-        };
-        let cells: Vec<usize> = points.iter().map(|p| grid.cell_of(p.x, p.y)).collect();
-        for &c in &cells {
-            grid.start[c + 1] += 1;
+        (self.x0, self.y0, self.cols, self.rows) = (x0, y0, cols, rows);
+        self.start.resize(cols * rows + 1, 0);
+        self.items.resize(points.len(), 0);
+        cells.clear();
+        cells.extend(points.iter().map(|p| self.cell_of(p.x, p.y)));
+        for &c in cells.iter() {
+            self.start[c + 1] += 1;
         }
         for c in 0..cols * rows {
-            grid.start[c + 1] += grid.start[c];
+            self.start[c + 1] += self.start[c];
         }
-        let mut next = grid.start.clone();
-        for (i, &c) in cells.iter().enumerate() {
-            grid.items[usize::from(next[c])] = i as u8;
-            next[c] += 1;
+        // Fill each cell from its end backwards (`start[c + 1]` counts down to `start[c]`), visiting points in
+        // reverse so that each cell keeps them in index order.
+        for (i, &c) in cells.iter().enumerate().rev() {
+            self.start[c + 1] -= 1;
+            self.items[usize::from(self.start[c + 1])] = i as u8;
         }
-        grid
+        // `start[c + 1]` now holds cell c's first slot: shift back, the end being the number of points.
+        self.start.rotate_left(1);
+        self.start[cols * rows] = points.len() as u16;
     }
 
     fn column(&self, x: f32) -> usize {

@@ -26,10 +26,10 @@
 
 use crate::align::{Grid, Pairing, pair_up};
 use crate::calibration::calibrate;
-use crate::edges::{self, Edge, Point};
+use crate::edges::{self, Edge, Point, QuarterPoint, StoredEdge};
 use crate::geometry::Rigid;
 use crate::grow::{Growth, Links};
-use crate::region::Hull;
+use crate::region::{self, Hull};
 use crate::table::Table;
 use crate::template::{MAX_MINUTIAE, Template};
 
@@ -48,47 +48,87 @@ const OVERLAP_MARGIN: f32 = 8.0;
 /// A probe point and the candidate point it is paired with.
 type PointPair = ((f32, f32), (f32, f32));
 
-/// A template made ready for comparison: working-frame minutiae, their edges and their area.
+/// A template made ready for comparison: working-frame minutiae, their edges and their convex hull's vertices. Kept
+/// compact (exactly sized; the area's edges and the position grid are made when an alignment needs them), since a
+/// 1:N index holds one per enrolled finger.
 #[derive(Debug, Clone, Default)]
 pub struct PreparedTemplate {
     points: Vec<Point>,
     /// Edges between candidate neighbours ([`edges::CANDIDATE_NEIGHBOURS`]), one way, sorted by cell.
-    edges: Vec<Edge>,
-    /// The further pairs a probe also relates ([`edges::PROBE_NEIGHBOURS`]), one way.
-    probe_edges: Vec<Edge>,
-    hull: Hull,
-    grid: Grid,
+    edges: Vec<StoredEdge>,
+    /// The convex hull's vertices, as indices into `points`.
+    hull: Vec<u8>,
+}
+
+/// A candidate's minutiae: full precision (a [`PreparedTemplate`]) or as a 1:N index stores them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CandidatePoints<'a> {
+    Full(&'a [Point]),
+    Quarter(&'a [QuarterPoint]),
+}
+
+impl CandidatePoints<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Full(p) => p.len(),
+            Self::Quarter(p) => p.len(),
+        }
+    }
+
+    /// The working-frame points into `out`.
+    fn fill(&self, out: &mut Vec<Point>) {
+        out.clear();
+        match self {
+            Self::Full(p) => out.extend_from_slice(p),
+            Self::Quarter(p) => out.extend(p.iter().map(QuarterPoint::point)),
+        }
+    }
+}
+
+/// A prepared candidate's minutiae and edges, wherever they are stored (a [`PreparedTemplate`], or the 1:N
+/// index's shared arrays).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CandidateRef<'a> {
+    pub points: CandidatePoints<'a>,
+    pub edges: &'a [StoredEdge],
+    /// The convex hull's vertices, as indices into `points`.
+    pub hull: &'a [u8],
+}
+
+/// The working-frame minutiae of `t` (only its first 255 minutiae are used).
+fn working_points(t: &Template) -> Vec<Point> {
+    t.minutiae
+        .iter()
+        .take(MAX_MINUTIAE)
+        .map(|m| Point::new(m.x, -m.y, m.angle))
+        .collect()
+}
+
+/// The candidate edges of `points`: one per pair within [`edges::CANDIDATE_NEIGHBOURS`], from the lower index,
+/// sorted by cell so that a candidate's lookups walk the probe's table forwards.
+fn candidate_edges(points: &[Point]) -> Vec<StoredEdge> {
+    let mut edges: Vec<Edge> = edges::neighbour_pairs(points, edges::PROBE_NEIGHBOURS)
+        .into_iter()
+        .filter(|&(_, _, rank)| usize::from(rank) < edges::CANDIDATE_NEIGHBOURS)
+        .map(|(i, j, _)| Edge::between(points, usize::from(i), usize::from(j)))
+        .collect();
+    edges.sort_unstable_by_key(|e| e.cell);
+    edges.iter().map(StoredEdge::new).collect()
 }
 
 impl PreparedTemplate {
     /// Prepares `t` (only its first 255 minutiae are used).
     pub fn new(t: &Template) -> Self {
-        let points: Vec<Point> = t
-            .minutiae
-            .iter()
-            .take(MAX_MINUTIAE)
-            .map(|m| Point::new(m.x, -m.y, m.angle))
-            .collect();
-        // One edge per neighbour pair, from the lower index; sorted by cell, so that a candidate's lookups walk
-        // the probe's table forwards.
-        let (mut edges, mut probe_edges) = (Vec::new(), Vec::new());
-        for (i, j, rank) in edges::neighbour_pairs(&points, edges::PROBE_NEIGHBOURS) {
-            let e = Edge::between(&points, usize::from(i), usize::from(j));
-            if usize::from(rank) < edges::CANDIDATE_NEIGHBOURS {
-                edges.push(e);
-            } else {
-                probe_edges.push(e);
-            }
-        }
-        edges.sort_unstable_by_key(|e| e.cell);
-        let hull = Hull::of(points.iter().map(|p| (p.x, p.y)));
-        let grid = Grid::new(&points);
+        let points = working_points(t);
+        let edges = candidate_edges(&points);
+        let xy: Vec<(f32, f32)> = points.iter().map(|p| (p.x, p.y)).collect();
+        let mut hull = Vec::new();
+        region::vertex_indices(&xy, &mut Vec::new(), &mut hull);
+        hull.shrink_to_fit();
         Self {
             points,
             edges,
-            probe_edges,
             hull,
-            grid,
         }
     }
 
@@ -101,12 +141,32 @@ impl PreparedTemplate {
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
+
+    /// Bytes this template holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(self.points.as_slice())
+            + std::mem::size_of_val(self.edges.as_slice())
+            + self.hull.len()
+    }
+
+    pub(crate) fn candidate(&self) -> CandidateRef<'_> {
+        CandidateRef {
+            points: CandidatePoints::Full(&self.points),
+            edges: &self.edges,
+            hull: &self.hull,
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> (Vec<Point>, Vec<StoredEdge>, Vec<u8>) {
+        (self.points, self.edges, self.hull)
+    }
 }
 
 /// A probe made ready to be compared with many candidates.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
     probe: PreparedTemplate,
+    hull: Hull,
     table: Table,
 }
 
@@ -121,6 +181,11 @@ pub struct Scratch {
     fit: Vec<PointPair>,
     order: Vec<u32>,
     pairings: [Pairing; 2],
+    /// The candidate's working-frame points, grid and area, made when an alignment needs them.
+    points: Vec<Point>,
+    grid: Grid,
+    hull: Hull,
+    cells: Vec<usize>,
 }
 
 impl Matcher {
@@ -131,18 +196,29 @@ impl Matcher {
 
     /// Wraps an already prepared probe.
     pub fn from_prepared(probe: PreparedTemplate) -> Self {
-        // The probe files each neighbour pair in both directions.
+        // The probe files its candidate edges and the further pairs up to [`edges::PROBE_NEIGHBOURS`], each in
+        // both directions.
+        let further: Vec<Edge> = edges::neighbour_pairs(&probe.points, edges::PROBE_NEIGHBOURS)
+            .into_iter()
+            .filter(|&(_, _, rank)| usize::from(rank) >= edges::CANDIDATE_NEIGHBOURS)
+            .map(|(i, j, _)| Edge::between(&probe.points, usize::from(i), usize::from(j)))
+            .collect();
         let both: Vec<Edge> = probe
             .edges
             .iter()
-            .chain(&probe.probe_edges)
-            .flat_map(|e| {
-                let (i, j) = (usize::from(e.from), usize::from(e.to));
-                [*e, Edge::between(&probe.points, j, i)]
+            .map(|e| (e.from, e.to))
+            .chain(further.iter().map(|e| (e.from, e.to)))
+            .flat_map(|(i, j)| {
+                let (i, j) = (usize::from(i), usize::from(j));
+                [
+                    Edge::between(&probe.points, i, j),
+                    Edge::between(&probe.points, j, i),
+                ]
             })
             .collect();
         let table = Table::new(&both);
-        Self { probe, table }
+        let hull = Hull::of(probe.points.iter().map(|p| (p.x, p.y)));
+        Self { probe, hull, table }
     }
 
     /// The prepared probe.
@@ -158,7 +234,15 @@ impl Matcher {
 
     /// [`Matcher::score`] with caller-provided working memory (for loops over many candidates).
     pub fn score_with(&self, candidate: &PreparedTemplate, scratch: &mut Scratch) -> f32 {
-        calibrate(self.raw_score_with(candidate, scratch))
+        self.score_candidate(candidate.candidate(), scratch)
+    }
+
+    pub(crate) fn score_candidate(
+        &self,
+        candidate: CandidateRef<'_>,
+        scratch: &mut Scratch,
+    ) -> f32 {
+        calibrate(raw_score(self, candidate, scratch).unwrap_or(0.0))
     }
 
     /// The raw similarity to `candidate`: 0 for nothing in common up to 100 for identical templates.
@@ -168,7 +252,7 @@ impl Matcher {
 
     /// [`Matcher::raw_score`] with caller-provided working memory (for loops over many candidates).
     pub fn raw_score_with(&self, candidate: &PreparedTemplate, scratch: &mut Scratch) -> f32 {
-        raw_score(self, candidate, scratch).unwrap_or(0.0)
+        raw_score(self, candidate.candidate(), scratch).unwrap_or(0.0)
     }
 }
 
@@ -178,28 +262,42 @@ pub fn compare(a: &PreparedTemplate, b: &PreparedTemplate) -> f32 {
     Matcher::from_prepared(a.clone()).score(b)
 }
 
-fn raw_score(m: &Matcher, candidate: &PreparedTemplate, scratch: &mut Scratch) -> Option<f32> {
+fn raw_score(m: &Matcher, candidate: CandidateRef<'_>, scratch: &mut Scratch) -> Option<f32> {
     let probe = &m.probe;
-    if probe.len() < 2 || candidate.len() < 2 {
+    let n_candidate = candidate.points.len();
+    if probe.len() < 2 || n_candidate < 2 {
         return None;
     }
     scratch
         .links
-        .find(&m.table, probe.len(), &candidate.edges, candidate.len());
+        .find(&m.table, probe.len(), candidate.edges, n_candidate);
     if scratch.links.is_empty() {
         return None;
     }
-    grow_best(scratch, probe.len(), candidate.len());
+    grow_best(scratch, probe.len(), n_candidate);
     if scratch.best.pairs.len() < MIN_GROWN {
         return None;
     }
-    let (transform, which) = align(probe, candidate, scratch)?;
-    Some(overlap_score(
-        probe,
-        candidate,
-        &scratch.pairings[which],
-        &transform,
-    ))
+    let mut points = std::mem::take(&mut scratch.points);
+    candidate.points.fill(&mut points);
+    scratch.grid.set(&points, &mut scratch.cells);
+    let aligned = align(&probe.points, &points, scratch);
+    let score = aligned.map(|(transform, which)| {
+        scratch.hull.set(
+            candidate
+                .hull
+                .iter()
+                .filter_map(|&k| points.get(usize::from(k)).map(|p| (p.x, p.y))),
+        );
+        overlap_score(
+            (&probe.points, &m.hull),
+            (&points, &scratch.hull),
+            &scratch.pairings[which],
+            &transform,
+        )
+    });
+    scratch.points = points;
+    score
 }
 
 /// Grows pairings from the best roots (skipping roots already reached from a better one) and keeps the largest in
@@ -233,20 +331,18 @@ fn grow_best(scratch: &mut Scratch, n_probe: usize, n_candidate: usize) {
 }
 
 /// The global pairing under the transform fitted to the best growth (`scratch.pairings[0]`), refitted once into
-/// `scratch.pairings[1]` when promising; returns the better one's transform and index.
-fn align(
-    probe: &PreparedTemplate,
-    candidate: &PreparedTemplate,
-    scratch: &mut Scratch,
-) -> Option<(Rigid, usize)> {
-    let sides = (&probe.points[..], &candidate.points[..], &candidate.grid);
+/// `scratch.pairings[1]` when promising; returns the better one's transform and index. `scratch.grid` holds the
+/// candidate's grid.
+fn align(probe: &[Point], candidate: &[Point], scratch: &mut Scratch) -> Option<(Rigid, usize)> {
     let Scratch {
         best,
         fit,
         order,
         pairings,
+        grid,
         ..
     } = scratch;
+    let sides = (probe, candidate, &*grid);
     let [first, second] = pairings;
     second.clear();
     let (transform, anchor) = fit_transform(probe, candidate, best.pairs.iter().copied(), fit)?;
@@ -269,17 +365,14 @@ fn align(
 /// The least-squares rigid transform taking the probe side of `pairs` onto the candidate side, and the probe-side
 /// centroid; `fit` is scratch.
 fn fit_transform(
-    probe: &PreparedTemplate,
-    candidate: &PreparedTemplate,
+    probe: &[Point],
+    candidate: &[Point],
     pairs: impl Iterator<Item = (u8, u8)>,
     fit: &mut Vec<PointPair>,
 ) -> Option<(Rigid, (f32, f32))> {
     fit.clear();
     fit.extend(pairs.map(|(a, i)| {
-        let (p, c) = (
-            &probe.points[usize::from(a)],
-            &candidate.points[usize::from(i)],
-        );
+        let (p, c) = (&probe[usize::from(a)], &candidate[usize::from(i)]);
         ((p.x, p.y), (c.x, c.y))
     }));
     let transform = Rigid::fit(fit.iter().copied())?;
@@ -290,10 +383,10 @@ fn fit_transform(
     Some((transform, (sx / n, sy / n)))
 }
 
-/// `100 * w^2 / (a_probe * a_candidate)` (see the module docs).
+/// `100 * w^2 / (a_probe * a_candidate)` (see the module docs); each side as its minutiae and area.
 fn overlap_score(
-    probe: &PreparedTemplate,
-    candidate: &PreparedTemplate,
+    (probe, probe_hull): (&[Point], &Hull),
+    (candidate, candidate_hull): (&[Point], &Hull),
     pairing: &Pairing,
     transform: &Rigid,
 ) -> f32 {
@@ -306,13 +399,7 @@ fn overlap_score(
     };
     let area =
         |overlap: usize, n: usize| overlap.max(OVERLAP_FLOOR).max(pairing.count).min(n) as f32;
-    let a_probe = area(
-        inside(&probe.points, &candidate.hull, transform),
-        probe.len(),
-    );
-    let a_candidate = area(
-        inside(&candidate.points, &probe.hull, &inverse),
-        candidate.len(),
-    );
+    let a_probe = area(inside(probe, candidate_hull, transform), probe.len());
+    let a_candidate = area(inside(candidate, probe_hull, &inverse), candidate.len());
     100.0 * pairing.weight * pairing.weight / (a_probe * a_candidate)
 }

@@ -13,7 +13,7 @@
 
 use std::collections::BinaryHeap;
 
-use crate::edges::Edge;
+use crate::edges::{self, StoredEdge};
 use crate::table::Table;
 
 const FREE: u8 = u8::MAX;
@@ -55,13 +55,17 @@ impl Links {
         &mut self,
         table: &Table,
         n_probe: usize,
-        candidate_edges: &[Edge],
+        candidate_edges: &[StoredEdge],
         n_candidate: usize,
     ) {
+        let bins = edges::length_bins();
         // Every probe edge looked up is written out, but only those that agree are kept (the write index advances
         // by 0 or 1): no unpredictable branch in the hot loop, which does nothing else (supports and links are
         // made from the few kept ones in `group`).
-        let looked_up: usize = candidate_edges.iter().map(|ce| table.count(ce.cell)).sum();
+        let looked_up: usize = candidate_edges
+            .iter()
+            .map(|ce| table.count(ce.cell(bins)))
+            .sum();
         let room = looked_up + 1;
         if self.found.len() < room {
             self.found.resize(room, (0, 0.0));
@@ -70,7 +74,7 @@ impl Links {
         for ce in candidate_edges {
             let (bearing, relative, length) = (ce.bearing, ce.relative, ce.length());
             let candidate_ends = u32::from(ce.from) << 16 | u32::from(ce.to) << 24;
-            for pe in table.edges(ce.cell) {
+            for pe in table.edges(ce.cell(bins)) {
                 let agreement = pe.similarity(bearing, relative, length);
                 self.found[kept] = (
                     u32::from(pe.from) | u32::from(pe.to) << 8 | candidate_ends,

@@ -21,7 +21,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::{self, threshold_for_fmr};
-use crate::compare::{Matcher, PreparedTemplate, Scratch};
+use crate::compare::{CandidatePoints, CandidateRef, Matcher, PreparedTemplate, Scratch};
+use crate::edges::{QuarterPoint, StoredEdge};
 use crate::template::Template;
 
 /// The lowest fused score that makes a hit: a subject FMR of 1e-4 (`-10 * log10(1e-4)`), for any number of
@@ -61,31 +62,111 @@ pub struct Candidate {
 
 #[derive(Debug, Clone)]
 struct IndexedSubject {
-    subject_id: String,
-    fingers: Vec<(u8, PreparedTemplate)>,
+    /// The subject's id is `ids[id_start..id_end]` of the index.
+    id_start: usize,
+    id_end: usize,
+    /// The subject's fingers are `fingers[first..first + count]` of the index.
+    first: usize,
+    count: u8,
+}
+
+/// One enrolled finger: its position and where its minutiae and edges lie in the index's shared arrays.
+#[derive(Debug, Clone, Copy)]
+struct IndexedFinger {
+    points: usize,
+    edges: usize,
+    hull: usize,
+    n_edges: u16,
+    n_points: u8,
+    n_hull: u8,
+    position: u8,
 }
 
 /// An immutable 1:N index over prepared templates.
+///
+/// # Memory
+/// Every enrolled finger's minutiae and candidate edges live in two arrays shared by the whole index, exactly
+/// sized: no per-finger allocation, the area as its vertices' indices and no grid (both made during a comparison,
+/// only for the candidates that get as far as an alignment), no probe-only edges, edges without their hash cell (recomputed from the shape), and
+/// minutiae at the template codec's precision (quarter pixels, 6 bytes each). Templates decoded from the codec,
+/// as watchlists are stored, score exactly as they would one to one; others are rounded to quarter pixels first.
+/// About 1.4 KB per finger of 45 minutiae ([`Self::heap_bytes`]).
 #[derive(Debug, Clone, Default)]
 pub struct FingerprintIndex {
+    /// Subject ids, one after the other (one allocation for all, so that a large index leaves no small blocks
+    /// scattered over the heap).
+    ids: String,
     subjects: Vec<IndexedSubject>,
+    fingers: Vec<IndexedFinger>,
+    points: Vec<QuarterPoint>,
+    edges: Vec<StoredEdge>,
+    /// Each finger's convex hull vertices, as indices into its minutiae.
+    hulls: Vec<u8>,
 }
+
+/// Subjects prepared in parallel at a time while building: bounds the build's memory above the index itself.
+const BUILD_CHUNK: usize = 4096;
 
 impl FingerprintIndex {
     /// Prepares every subject's templates, in parallel (CPU-heavy for large lists: build off the serving thread).
+    /// A finger beyond the 255th of a subject is left out (no capture has more than 10).
     pub fn build(subjects: Vec<Subject>) -> Self {
-        let subjects = subjects
-            .into_par_iter()
-            .map(|s| IndexedSubject {
-                subject_id: s.subject_id,
-                fingers: s
-                    .fingers
-                    .iter()
-                    .map(|(pos, t)| (*pos, PreparedTemplate::new(t)))
-                    .collect(),
-            })
-            .collect();
-        Self { subjects }
+        let mut index = Self {
+            subjects: Vec::with_capacity(subjects.len()),
+            ..Self::default()
+        };
+        let mut rest = subjects.into_iter();
+        loop {
+            let chunk: Vec<Subject> = rest.by_ref().take(BUILD_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let prepared: Vec<(String, Vec<(u8, PreparedTemplate)>)> = chunk
+                .into_par_iter()
+                .map(|s| {
+                    let fingers = s
+                        .fingers
+                        .iter()
+                        .take(usize::from(u8::MAX))
+                        .map(|(pos, t)| (*pos, PreparedTemplate::new(t)))
+                        .collect();
+                    (s.subject_id, fingers)
+                })
+                .collect();
+            for (subject_id, fingers) in prepared {
+                let id_start = index.ids.len();
+                index.ids.push_str(&subject_id);
+                index.subjects.push(IndexedSubject {
+                    id_start,
+                    id_end: index.ids.len(),
+                    first: index.fingers.len(),
+                    count: fingers.len() as u8,
+                });
+                for (position, t) in fingers {
+                    let (points, edges, hull) = t.into_parts();
+                    index.fingers.push(IndexedFinger {
+                        points: index.points.len(),
+                        edges: index.edges.len(),
+                        hull: index.hulls.len(),
+                        // At most 255 minutiae, each with at most 5 one-way candidate edges; hull vertices are
+                        // some of the minutiae.
+                        n_edges: edges.len() as u16,
+                        n_points: points.len() as u8,
+                        n_hull: hull.len() as u8,
+                        position,
+                    });
+                    index.points.extend(points.iter().map(QuarterPoint::new));
+                    index.edges.extend_from_slice(&edges);
+                    index.hulls.extend_from_slice(&hull);
+                }
+            }
+        }
+        index.ids.shrink_to_fit();
+        index.fingers.shrink_to_fit();
+        index.points.shrink_to_fit();
+        index.edges.shrink_to_fit();
+        index.hulls.shrink_to_fit();
+        index
     }
 
     /// Number of subjects.
@@ -96,6 +177,55 @@ impl FingerprintIndex {
     /// Whether the index holds no subject.
     pub fn is_empty(&self) -> bool {
         self.subjects.is_empty()
+    }
+
+    /// Bytes the index holds on the heap (subjects, fingers, minutiae and edges; allocator overhead aside).
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(self.subjects.as_slice())
+            + self.ids.len()
+            + std::mem::size_of_val(self.fingers.as_slice())
+            + std::mem::size_of_val(self.points.as_slice())
+            + std::mem::size_of_val(self.edges.as_slice())
+            + self.hulls.len()
+    }
+
+    /// A subject's id.
+    fn id_of(&self, s: &IndexedSubject) -> &str {
+        self.ids.get(s.id_start..s.id_end).unwrap_or("")
+    }
+
+    /// A subject's fingers as `(position, candidate)`.
+    fn fingers_of<'a>(
+        &'a self,
+        s: &IndexedSubject,
+    ) -> impl Iterator<Item = (u8, CandidateRef<'a>)> + Clone + 'a {
+        self.fingers
+            .get(s.first..s.first + usize::from(s.count))
+            .unwrap_or(&[])
+            .iter()
+            .map(|f| {
+                let points = self
+                    .points
+                    .get(f.points..f.points + usize::from(f.n_points))
+                    .unwrap_or(&[]);
+                let edges = self
+                    .edges
+                    .get(f.edges..f.edges + usize::from(f.n_edges))
+                    .unwrap_or(&[]);
+                let hull = self
+                    .hulls
+                    .get(f.hull..f.hull + usize::from(f.n_hull))
+                    .unwrap_or(&[]);
+                let points = CandidatePoints::Quarter(points);
+                (
+                    f.position,
+                    CandidateRef {
+                        points,
+                        edges,
+                        hull,
+                    },
+                )
+            })
     }
 
     /// The best `max_candidates` subjects for `probe` (`(finger position, template)` pairs), best first.
@@ -109,19 +239,24 @@ impl FingerprintIndex {
             .par_iter()
             .map_init(
                 || (Scratch::default(), Vec::new()),
-                |(scratch, fingers), s| (subject_score(&probe, &s.fingers, scratch, fingers), s),
+                |(scratch, fingers), s| {
+                    (
+                        subject_score(&probe, self.fingers_of(s), scratch, fingers),
+                        s,
+                    )
+                },
             )
             .filter(|(score, _)| *score > 0.0)
             .collect();
         scored.sort_by(|a, b| {
             b.0.total_cmp(&a.0)
-                .then_with(|| a.1.subject_id.cmp(&b.1.subject_id))
+                .then_with(|| self.id_of(a.1).cmp(self.id_of(b.1)))
         });
         scored
             .into_iter()
             .take(max_candidates)
             .map(|(score, s)| Candidate {
-                subject_id: s.subject_id.clone(),
+                subject_id: self.id_of(s).to_owned(),
                 score,
             })
             .collect()
@@ -154,8 +289,8 @@ impl FingerprintIndex {
             let score = self
                 .subjects
                 .iter()
-                .find(|s| &s.subject_id == id)
-                .map(|s| subject_score(&matchers, &s.fingers, &mut scratch, &mut fingers))
+                .find(|s| self.id_of(s) == id.as_str())
+                .map(|s| subject_score(&matchers, self.fingers_of(s), &mut scratch, &mut fingers))
                 .unwrap_or(0.0);
             best.push(Candidate {
                 subject_id: id.clone(),
@@ -172,23 +307,23 @@ fn same_finger(a: u8, b: u8) -> bool {
 }
 
 /// The fused score of one subject (see the module docs); `fingers` is scratch for the per-finger scores.
-fn subject_score(
+fn subject_score<'a>(
     probe: &[(u8, Matcher)],
-    subject: &[(u8, PreparedTemplate)],
+    subject: impl Iterator<Item = (u8, CandidateRef<'a>)> + Clone,
     scratch: &mut Scratch,
     fingers: &mut Vec<f32>,
 ) -> f32 {
     fingers.clear();
     for (pos, matcher) in probe {
         let mut comparable = subject
-            .iter()
+            .clone()
             .filter(|(s_pos, _)| same_finger(*pos, *s_pos))
             .peekable();
         if comparable.peek().is_none() {
             continue;
         }
         fingers.push(calibration::best_of(
-            comparable.map(|(_, s)| matcher.score_with(s, scratch)),
+            comparable.map(|(_, s)| matcher.score_candidate(s, scratch)),
         ));
     }
     calibration::fuse(fingers)

@@ -13,44 +13,38 @@ pub(crate) struct Hull {
 impl Hull {
     /// The convex hull of `points` (Andrew's monotone chain).
     pub(crate) fn of(points: impl Iterator<Item = (f32, f32)>) -> Self {
-        let mut p: Vec<(f32, f32)> = points.collect();
-        p.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        p.dedup();
-        if p.len() < 3 {
-            return Self {
-                vertices: p,
-                planes: Vec::new(),
-            };
-        }
-        let mut hull: Vec<(f32, f32)> = Vec::with_capacity(2 * p.len());
-        for pass in [&p[..], &p.iter().rev().copied().collect::<Vec<_>>()[..]] {
-            let start = hull.len();
-            for &q in pass {
-                while hull.len() >= start + 2
-                    && cross(hull[hull.len() - 2], hull[hull.len() - 1], q) <= 0.0
-                {
-                    hull.pop();
-                }
-                hull.push(q);
-            }
-            hull.pop();
+        let points: Vec<(f32, f32)> = points.collect();
+        let mut vertices = Vec::new();
+        vertex_indices(&points, &mut Vec::new(), &mut vertices);
+        let mut hull = Self::default();
+        hull.set(
+            vertices
+                .iter()
+                .filter_map(|&k| points.get(usize::from(k)).copied()),
+        );
+        hull
+    }
+
+    /// Makes this the hull of these `vertices` (counter-clockwise, as [`vertex_indices`] gives them), reusing its
+    /// buffers.
+    pub(crate) fn set(&mut self, vertices: impl Iterator<Item = (f32, f32)>) {
+        let hull = &mut self.vertices;
+        hull.clear();
+        hull.extend(vertices);
+        self.planes.clear();
+        if hull.len() < 3 {
+            return;
         }
         let n = hull.len();
-        let planes = (0..n)
-            .filter_map(|i| {
-                let (a, b) = (hull[i], hull[(i + 1) % n]);
-                let length = (b.0 - a.0).hypot(b.1 - a.1);
-                // Left of a -> b is inside for a counter-clockwise hull.
-                (length > 0.0).then(|| {
-                    let (nx, ny) = (-(b.1 - a.1) / length, (b.0 - a.0) / length);
-                    (nx, ny, nx * a.0 + ny * a.1)
-                })
+        self.planes.extend((0..n).filter_map(|i| {
+            let (a, b) = (hull[i], hull[(i + 1) % n]);
+            let length = (b.0 - a.0).hypot(b.1 - a.1);
+            // Left of a -> b is inside for a counter-clockwise hull.
+            (length > 0.0).then(|| {
+                let (nx, ny) = (-(b.1 - a.1) / length, (b.0 - a.0) / length);
+                (nx, ny, nx * a.0 + ny * a.1)
             })
-            .collect();
-        Self {
-            vertices: hull,
-            planes,
-        }
+        }));
     }
 
     /// Whether `q` lies inside the hull grown by `margin` pixels (a degenerate hull of fewer than 3 vertices
@@ -68,4 +62,40 @@ impl Hull {
 /// Z component of `(b - a) x (c - a)`: positive when `c` is left of `a -> b`.
 fn cross(a: (f32, f32), b: (f32, f32), c: (f32, f32)) -> f32 {
     (b.0 - a.0) * (c.1 - a.1) - (b.1 - a.1) * (c.0 - a.0)
+}
+
+/// The indices into `points` (at most 256) of their convex hull's vertices, counter-clockwise (Andrew's monotone
+/// chain over the points sorted by x then y, repeated positions once); fewer than 3 distinct positions give those
+/// positions. `order` is scratch. Stored per enrolled finger so that a comparison needs no sort to make the area.
+pub(crate) fn vertex_indices(points: &[(f32, f32)], order: &mut Vec<u8>, out: &mut Vec<u8>) {
+    let at = |k: u8| points.get(usize::from(k)).copied().unwrap_or_default();
+    order.clear();
+    order.extend((0..points.len().min(256)).map(|k| k as u8));
+    order.sort_by(|&a, &b| {
+        let (a, b) = (at(a), at(b));
+        a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1))
+    });
+    order.dedup_by(|a, b| at(*a) == at(*b));
+    out.clear();
+    if order.len() < 3 {
+        out.extend_from_slice(order);
+        return;
+    }
+    let add = |hull: &mut Vec<u8>, start: usize, q: u8| {
+        while hull.len() >= start + 2
+            && cross(at(hull[hull.len() - 2]), at(hull[hull.len() - 1]), at(q)) <= 0.0
+        {
+            hull.pop();
+        }
+        hull.push(q);
+    };
+    for &q in order.iter() {
+        add(out, 0, q);
+    }
+    out.pop();
+    let start = out.len();
+    for &q in order.iter().rev() {
+        add(out, start, q);
+    }
+    out.pop();
 }

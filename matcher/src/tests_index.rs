@@ -6,15 +6,20 @@ use crate::{FingerprintIndex, HIT_THRESHOLD, PreparedTemplate, Subject, Template
 
 const SUBJECTS: usize = 25;
 
-/// `SUBJECTS` subjects with a right index (2) and left index (7) finger each.
+/// `t` as a watchlist stores it (through the template codec).
+fn stored(t: Template) -> Template {
+    Template::decode(&t.encode()).unwrap()
+}
+
+/// `SUBJECTS` subjects with a right index (2) and left index (7) finger each, as stored.
 fn watchlist(seed: u64) -> Vec<Subject> {
     let mut r = rng(seed);
     (0..SUBJECTS)
         .map(|k| Subject {
             subject_id: format!("subject-{k:02}"),
             fingers: vec![
-                (2, random_template(&mut r, 35)),
-                (7, random_template(&mut r, 30)),
+                (2, stored(random_template(&mut r, 35))),
+                (7, stored(random_template(&mut r, 30))),
             ],
         })
         .collect()
@@ -137,4 +142,89 @@ fn fvc_fingers_are_found_among_40_subjects() {
         probes.len()
     );
     assert!(first * 100 >= probes.len() * 95, "{first}/{}", probes.len());
+}
+
+/// The index keeps every finger in shared arrays (minutiae at the codec's precision, edges without their cell)
+/// and makes each candidate's grid and area during the search, with one scratch reused across candidates of
+/// different sizes: for templates from the codec, as watchlists are stored, every subject's score must be exactly
+/// what comparing its own prepared templates one by one gives, whatever templates were compared before it.
+#[test]
+fn index_scores_equal_one_to_one_comparisons() {
+    let mut r = rng(15);
+    let enrolled: Vec<Vec<Template>> = (0..40)
+        .map(|k| {
+            // Sizes from 3 to 80 minutiae, and one subject with no finger in common with the probes.
+            let n = 3 + (k * 37) % 78;
+            vec![
+                stored(random_template(&mut r, n)),
+                stored(random_template(&mut r, 45)),
+            ]
+        })
+        .collect();
+    let subjects: Vec<Subject> = enrolled
+        .iter()
+        .enumerate()
+        .map(|(k, f)| Subject {
+            subject_id: format!("s{k:02}"),
+            fingers: if k == 7 {
+                vec![(9, f[0].clone())]
+            } else {
+                vec![(2, f[0].clone()), (2, f[1].clone())]
+            },
+        })
+        .collect();
+    let index = FingerprintIndex::build(subjects.clone());
+    for k in [5, 11, 23, 39] {
+        let probe = new_impression(400 + k as u64, &enrolled[k][0]);
+        let matcher = crate::Matcher::new(&probe);
+        let found = index.search(&[(2, probe.clone())], usize::MAX);
+        for s in &subjects {
+            let expected = if s.fingers[0].0 == 2 {
+                crate::calibration::fuse(&[crate::calibration::best_of(
+                    s.fingers
+                        .iter()
+                        .map(|(_, t)| matcher.score(&PreparedTemplate::new(t))),
+                )])
+            } else {
+                0.0
+            };
+            let got = found
+                .iter()
+                .find(|c| c.subject_id == s.subject_id)
+                .map_or(0.0, |c| c.score);
+            assert_eq!(
+                got.to_bits(),
+                expected.to_bits(),
+                "{}: {got} vs {expected}",
+                s.subject_id
+            );
+        }
+        assert_eq!(found[0].subject_id, format!("s{k:02}"), "{found:?}");
+    }
+}
+
+/// The index holds each finger as its minutiae (6 bytes) and candidate edges (8 bytes) only: about 1.4 KB for 45
+/// minutiae (a bound that fails if per-finger areas, grids or probe-only edges come back, each several hundred
+/// bytes, or if minutiae or edges grow back to full size).
+#[test]
+fn index_memory_per_finger_is_bounded() {
+    let mut r = rng(16);
+    let subjects: Vec<Subject> = (0..200)
+        .map(|k| Subject {
+            subject_id: format!("subject-{k:04}"),
+            fingers: (1..=10).map(|p| (p, random_template(&mut r, 45))).collect(),
+        })
+        .collect();
+    let one: usize = subjects[0]
+        .fingers
+        .iter()
+        .map(|(_, t)| PreparedTemplate::new(t).heap_bytes())
+        .sum();
+    let index = FingerprintIndex::build(subjects);
+    let per_finger = index.heap_bytes() / 2000;
+    eprintln!(
+        "index: {per_finger} bytes per finger of 45 minutiae (one subject alone: {one} bytes)"
+    );
+    assert!(per_finger < 1500, "{per_finger} bytes per finger");
+    assert!(per_finger * 10 >= one / 2, "{per_finger} vs {one}");
 }

@@ -28,6 +28,13 @@ async fn a_watchlist_update_is_announced_installed_and_used() {
             && metrics.contains("hotspot_watchlist_subjects 8"),
         "{metrics}"
     );
+    // 8 subjects' fingers: some memory, and not absurdly much (about 1.4 KB per finger).
+    let index_bytes: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hotspot_watchlist_index_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no hotspot_watchlist_index_bytes in {metrics}"));
+    assert!((1_000..1_000_000).contains(&index_bytes), "{index_bytes}");
 
     let mut s = station(broker.port(), "desk-f").await;
     let mut t = Tracker::default();

@@ -22,16 +22,20 @@ const PARALLEL_MIN_ENTRIES: usize = 32_768;
 /// An immutable, exactly searched set of `(subject_id, embedding)` entries.
 #[derive(Debug, Clone)]
 pub struct FaceIndex {
-    subjects: Vec<String>,
-    /// Subject (index into `subjects`) of each entry.
+    /// Subject ids, one after the other: subject `s` is `names[name_end[s - 1]..name_end[s]]` (one allocation for
+    /// all, so that a large index leaves no small blocks scattered over the heap).
+    names: String,
+    name_end: Vec<usize>,
+    /// Subject numbers sorted by subject id (binary search by id).
+    by_name: Vec<u32>,
+    /// Subject (number) of each entry.
     owner: Vec<u32>,
     /// `EMBEDDING_DIM` quantised components per entry, entry after entry.
     vectors: Vec<i8>,
     scales: Vec<f32>,
-    /// Subject number of each subject id.
-    ids: HashMap<String, u32>,
-    /// Entries of each subject.
-    entries_of: Vec<Vec<u32>>,
+    /// Entries of subject `s` are `entries[entries_start[s]..entries_start[s + 1]]`.
+    entries_start: Vec<u32>,
+    entries: Vec<u32>,
     threads: NonZeroUsize,
 }
 
@@ -40,7 +44,6 @@ impl FaceIndex {
     pub fn build(entries: Vec<(String, Embedding)>) -> Self {
         let mut subjects: Vec<String> = Vec::new();
         let mut ids: HashMap<String, u32> = HashMap::new();
-        let mut entries_of: Vec<Vec<u32>> = Vec::new();
         let mut owner = Vec::with_capacity(entries.len());
         let mut vectors = Vec::with_capacity(entries.len() * EMBEDDING_DIM);
         let mut scales = Vec::with_capacity(entries.len());
@@ -51,26 +54,51 @@ impl FaceIndex {
                 next
             });
             let (q, scale) = embedding.quantise();
-            if entries_of.len() <= id as usize {
-                entries_of.resize_with(id as usize + 1, Vec::new);
-            }
-            if let (Some(list), Ok(entry)) =
-                (entries_of.get_mut(id as usize), u32::try_from(owner.len()))
-            {
-                list.push(entry);
-            }
             owner.push(id);
             vectors.extend_from_slice(&q);
             scales.push(scale);
         }
+        drop(ids);
+        // Entries by subject (counting sort of the owners).
+        let mut entries_start = vec![0u32; subjects.len() + 1];
+        for &o in &owner {
+            if let Some(c) = entries_start.get_mut(o as usize + 1) {
+                *c += 1;
+            }
+        }
+        for k in 0..subjects.len() {
+            entries_start[k + 1] += entries_start[k];
+        }
+        let mut next = entries_start.clone();
+        let mut by_subject = vec![0u32; owner.len()];
+        for (e, &o) in owner.iter().enumerate() {
+            if let (Some(slot), Ok(e)) = (next.get_mut(o as usize), u32::try_from(e)) {
+                if let Some(place) = by_subject.get_mut(*slot as usize) {
+                    *place = e;
+                }
+                *slot += 1;
+            }
+        }
+        let mut by_name: Vec<u32> = (0..subjects.len())
+            .filter_map(|k| u32::try_from(k).ok())
+            .collect();
+        by_name.sort_unstable_by(|&a, &b| subjects[a as usize].cmp(&subjects[b as usize]));
+        let mut names = String::with_capacity(subjects.iter().map(String::len).sum());
+        let mut name_end = Vec::with_capacity(subjects.len());
+        for s in &subjects {
+            names.push_str(s);
+            name_end.push(names.len());
+        }
         let threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
         Self {
-            subjects,
+            names,
+            name_end,
+            by_name,
             owner,
             vectors,
             scales,
-            ids,
-            entries_of,
+            entries_start,
+            entries: by_subject,
             threads,
         }
     }
@@ -78,10 +106,14 @@ impl FaceIndex {
     /// The cosine estimate of `probe` with one subject's best entry, as [`FaceIndex::search`] computes it; `None`
     /// if the subject has no face in the index.
     pub fn cosine_for(&self, subject_id: &str, probe: &Embedding) -> Option<f32> {
-        let id = *self.ids.get(subject_id)?;
+        let id = self.number_of(subject_id)?;
         let (q, scale) = probe.quantise();
-        self.entries_of
-            .get(id as usize)?
+        let (from, to) = (
+            *self.entries_start.get(id as usize)? as usize,
+            *self.entries_start.get(id as usize + 1)? as usize,
+        );
+        self.entries
+            .get(from..to)?
             .iter()
             .filter_map(|&e| {
                 let e = e as usize;
@@ -91,6 +123,38 @@ impl FaceIndex {
                 Some(dot(&q, row) as f32 * self.scales.get(e)? * scale)
             })
             .reduce(f32::max)
+    }
+
+    /// Subject number `s`'s id.
+    fn name(&self, s: u32) -> &str {
+        let s = s as usize;
+        let from = match s.checked_sub(1) {
+            Some(p) => self.name_end.get(p).copied().unwrap_or(0),
+            None => 0,
+        };
+        let to = self.name_end.get(s).copied().unwrap_or(from);
+        self.names.get(from..to).unwrap_or("")
+    }
+
+    /// The number of the subject with this id.
+    fn number_of(&self, subject_id: &str) -> Option<u32> {
+        let at = self
+            .by_name
+            .binary_search_by(|&s| self.name(s).cmp(subject_id))
+            .ok()?;
+        self.by_name.get(at).copied()
+    }
+
+    /// Bytes the index holds on the heap (allocator overhead aside).
+    pub fn heap_bytes(&self) -> usize {
+        self.names.len()
+            + std::mem::size_of_val(self.name_end.as_slice())
+            + std::mem::size_of_val(self.by_name.as_slice())
+            + std::mem::size_of_val(self.owner.as_slice())
+            + self.vectors.len()
+            + std::mem::size_of_val(self.scales.as_slice())
+            + std::mem::size_of_val(self.entries_start.as_slice())
+            + std::mem::size_of_val(self.entries.as_slice())
     }
 
     /// Sets how many threads a large search may use (default: the machine's available parallelism).
@@ -111,7 +175,7 @@ impl FaceIndex {
 
     /// Number of distinct subjects.
     pub fn subjects(&self) -> usize {
-        self.subjects.len()
+        self.name_end.len()
     }
 
     /// The `k` subjects most similar to `probe`, best first, each with its best entry's cosine estimate.
@@ -151,7 +215,7 @@ impl FaceIndex {
         top.items.sort_by(|a, b| b.1.total_cmp(&a.1));
         top.items
             .into_iter()
-            .map(|(owner, score)| (self.subjects[owner as usize].clone(), score * scale))
+            .map(|(owner, score)| (self.name(owner).to_owned(), score * scale))
             .collect()
     }
 
