@@ -48,6 +48,10 @@ struct Cli {
     /// Print the scenarios that would run, and exit.
     #[arg(long)]
     list: bool,
+    /// Run nothing: make the tables and the plot from these `results.jsonl` files of earlier runs (repeat; a
+    /// watchlist load or scenario measured in several keeps the last file's), written as `--out-dir` says.
+    #[arg(long, value_name = "RESULTS_JSONL")]
+    merge: Vec<PathBuf>,
     /// Broker between stations and gateway.
     #[arg(long, value_enum, default_value_t = run::BrokerKind::Embedded)]
     broker: run::BrokerKind,
@@ -223,7 +227,7 @@ fn real_main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    if cfg!(debug_assertions) && !cli.allow_debug {
+    if cfg!(debug_assertions) && !cli.allow_debug && cli.merge.is_empty() {
         bail!(
             "this is a debug build: build it with --release (cargo build --release -p hotspot-bench), or pass \
              --allow-debug to try the harness"
@@ -245,6 +249,19 @@ fn real_main() -> anyhow::Result<()> {
     };
     let command: Vec<String> = std::env::args().collect();
     let mut report = report::Report::create(outputs, command.join(" "))?;
+    if !cli.merge.is_empty() {
+        report.merge(&cli.merge)?;
+        report.write_outputs()?;
+        println!("{}", report.tables());
+        let o = report.outputs();
+        println!(
+            "JSON lines: {}\nTables: {}\nPlot: {}",
+            o.json.display(),
+            o.table.display(),
+            o.svg.display()
+        );
+        return Ok(());
+    }
     let outcome = run::run(&opts, &mut report);
     if !opts.keep_work {
         let _ = std::fs::remove_dir_all(&opts.work);

@@ -288,7 +288,7 @@ pub struct CpuMark {
 }
 
 /// Average cores used over an interval by each party.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct CpuUse {
     /// Wall time of the interval, s.
     pub wall_s: f64,

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-use serde::Serialize;
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
 
 use crate::procs::CpuUse;
 use crate::scenario::{TARGET, size_name};
@@ -15,7 +15,7 @@ use crate::stats::Summary;
 use crate::svg::{Panel, Series, ms_label, render};
 
 /// Loading one watchlist size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadResult {
     /// Subjects.
     pub watchlist: usize,
@@ -44,7 +44,7 @@ pub struct LoadResult {
 }
 
 /// One ramp step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RampStep {
     /// Offered rate, captures/s.
     pub rate_per_s: f64,
@@ -65,7 +65,7 @@ pub struct RampStep {
 }
 
 /// A ramp's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RampResult {
     /// Steps in order.
     pub steps: Vec<RampStep>,
@@ -80,7 +80,7 @@ pub struct RampResult {
 }
 
 /// One scenario's figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioResult {
     /// Scenario name.
     pub name: String,
@@ -330,6 +330,55 @@ impl Report {
         if !self.notes.contains(&n) {
             self.notes.push(n);
         }
+    }
+
+    /// Takes the watchlist loads and scenarios of earlier runs' JSON lines (`--merge`): a load (by watchlist size)
+    /// or scenario (by name) found again in a later file replaces the earlier one. Each source run is noted, with
+    /// its command and start.
+    pub fn merge(&mut self, files: &[std::path::PathBuf]) -> anyhow::Result<()> {
+        for f in files {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            for (k, line) in text.lines().enumerate() {
+                let where_ = || format!("{} line {}", f.display(), k + 1);
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let v: serde_json::Value = serde_json::from_str(line)
+                    .with_context(|| format!("{}: not JSON", where_()))?;
+                match v["type"].as_str() {
+                    Some("run") => self.note(format!(
+                        "merged from `{}` (started {}, load average {} at start)",
+                        v["command"].as_str().unwrap_or("?"),
+                        v["started"].as_str().unwrap_or("?"),
+                        v["machine"]["load_at_start"]
+                    )),
+                    Some("load") => {
+                        let l: LoadResult = serde_json::from_value(v)
+                            .with_context(|| format!("{}: not a watchlist load", where_()))?;
+                        self.loads.retain(|o| o.watchlist != l.watchlist);
+                        self.add_load(l)?;
+                    }
+                    Some("scenario") => {
+                        let r: ScenarioResult = serde_json::from_value(v)
+                            .with_context(|| format!("{}: not a scenario", where_()))?;
+                        self.results.retain(|o| o.name != r.name);
+                        self.add_result(r)?;
+                    }
+                    Some("targets") => {
+                        for n in v["notes"].as_array().into_iter().flatten() {
+                            if let Some(n) = n.as_str() {
+                                self.note_once(n.to_owned());
+                            }
+                        }
+                    }
+                    other => bail!("{}: unknown line type {other:?}", where_()),
+                }
+            }
+        }
+        self.loads.sort_by_key(|l| l.watchlist);
+        self.results.sort_by_key(|r| r.watchlist);
+        Ok(())
     }
 
     /// The targets against what was measured.
@@ -860,6 +909,66 @@ mod tests {
             "hotspot-bench --test".into(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn merge_keeps_the_later_run_of_each_scenario_and_load() {
+        let root = std::env::temp_dir().join(format!("hotspot-bench-merge-{}", std::process::id()));
+        let load = |watchlist: usize, rss: f64| LoadResult {
+            watchlist,
+            bundle_mib: 1.0,
+            install_s: 1.0,
+            install_gateway_ms: Some(900),
+            rss_after_install_mib: rss,
+            hwm_install_mib: rss,
+            restart_to_ready_s: 1.0,
+            rss_after_restart_mib: rss,
+            hwm_restart_mib: rss,
+            kib_per_subject: 1.0,
+            matcher_alone_build_s: 1.0,
+            matcher_alone_rss_mib: 1.0,
+        };
+        let mut a = report(&root.join("a"));
+        a.add_load(load(100_000, 5000.0)).unwrap();
+        a.add_load(load(1000, 100.0)).unwrap();
+        a.add_result(result("w100k-s100-2f+face-sustained", 900.0, 40.0))
+            .unwrap();
+        a.add_result(result("w100k-s10-2f+face-burst", 3000.0, 0.0))
+            .unwrap();
+        a.write_outputs().unwrap();
+        let mut b = report(&root.join("b"));
+        b.add_load(load(100_000, 1400.0)).unwrap();
+        b.add_result(result("w100k-s100-2f+face-sustained", 250.0, 4.0))
+            .unwrap();
+        b.write_outputs().unwrap();
+
+        let mut m = report(&root.join("m"));
+        m.merge(&[root.join("a/r.jsonl"), root.join("b/r.jsonl")])
+            .unwrap();
+        assert_eq!(m.loads.len(), 2);
+        let big = m.loads.iter().find(|l| l.watchlist == 100_000).unwrap();
+        assert_eq!(big.rss_after_restart_mib, 1400.0);
+        assert_eq!(m.results.len(), 2);
+        let target = m
+            .results
+            .iter()
+            .find(|r| r.name == "w100k-s100-2f+face-sustained")
+            .unwrap();
+        assert_eq!(target.latency_ms.unwrap().p99, 250.0);
+        let sources = m.notes.iter().filter(|n| n.starts_with("merged from"));
+        assert_eq!(sources.count(), 2, "{:?}", m.notes);
+        m.write_outputs().unwrap();
+        // The merged JSON lines hold what was merged, and merge again to the same.
+        let mut again = report(&root.join("again"));
+        again.merge(&[root.join("m/r.jsonl")]).unwrap();
+        assert_eq!((again.loads.len(), again.results.len()), (2, 2));
+
+        std::fs::write(root.join("bad.jsonl"), "{\"type\":\"what\"}\n").unwrap();
+        let e = report(&root.join("c"))
+            .merge(&[root.join("bad.jsonl")])
+            .unwrap_err();
+        assert!(e.to_string().contains("bad.jsonl line 1"), "{e}");
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
