@@ -19,6 +19,8 @@ pub struct Shared {
     /// have reached the broker).
     pub mqtt_epoch: std::sync::atomic::AtomicU64,
     uplink: Mutex<(UplinkState, Option<LinkStats>)>,
+    /// Signalled when the uplink state changes (the status topic republishes at once).
+    pub uplink_changed: tokio::sync::Notify,
     stations: Mutex<BTreeMap<String, StationPresence>>,
     /// Capture messages received (before decoding).
     pub captures_received: AtomicU64,
@@ -84,6 +86,7 @@ impl Shared {
             mqtt_connected: AtomicBool::new(false),
             mqtt_epoch: std::sync::atomic::AtomicU64::new(0),
             uplink: Mutex::new((UplinkState::Down, None)),
+            uplink_changed: tokio::sync::Notify::new(),
             stations: Mutex::new(BTreeMap::new()),
             captures_received: AtomicU64::new(0),
             captures_accepted: AtomicU64::new(0),
@@ -108,12 +111,18 @@ impl Shared {
         self.uplink.lock().ok().and_then(|g| g.1)
     }
 
-    /// Sets the uplink state and quality; returns whether the state changed.
+    /// Sets the uplink state and quality; returns whether the state changed (and then signals
+    /// [`Self::uplink_changed`]).
     pub fn set_uplink(&self, s: UplinkState, link: Option<LinkStats>) -> bool {
-        self.uplink
+        let changed = self
+            .uplink
             .lock()
             .map(|mut g| std::mem::replace(&mut *g, (s, link)).0 != s)
-            .unwrap_or(false)
+            .unwrap_or(false);
+        if changed {
+            self.uplink_changed.notify_one();
+        }
+        changed
     }
 
     /// Records a station's presence.
@@ -198,5 +207,26 @@ impl Shared {
             disk_used_percent: self.disk_fraction() * 100.0,
             alarms: self.alarms(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The status task waits on `uplink_changed`: a change must wake it (even if it was not waiting yet), a
+    /// repeat of the same state must not.
+    #[tokio::test]
+    async fn an_uplink_change_is_signalled_and_a_repeat_is_not() {
+        let s = Shared::new("site".into(), 1);
+        assert!(!s.set_uplink(UplinkState::Down, None));
+        let quiet = tokio::time::timeout(Duration::from_millis(50), s.uplink_changed.notified());
+        assert!(quiet.await.is_err(), "signalled without a change");
+        assert!(s.set_uplink(UplinkState::Up, None));
+        let woke = tokio::time::timeout(Duration::from_secs(5), s.uplink_changed.notified());
+        assert!(woke.await.is_ok(), "a change was not signalled");
+        assert_eq!(s.uplink(), UplinkState::Up);
     }
 }

@@ -85,11 +85,15 @@ pub async fn publish(client: &AsyncClient, pipeline: &Pipeline, state: &str) {
     }
 }
 
-/// Republishes the status forever.
+/// Republishes the status forever: every [`STATUS_INTERVAL`], and at once when the uplink state changes (so that
+/// a station showing "central reachable" does not lag the link by up to the interval).
 pub async fn run(client: AsyncClient, pipeline: Arc<Pipeline>) {
     let mut tick = tokio::time::interval(STATUS_INTERVAL);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = pipeline.shared.uplink_changed.notified() => tick.reset(),
+        }
         publish(&client, &pipeline, "online").await;
     }
 }
