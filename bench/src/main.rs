@@ -252,20 +252,19 @@ fn real_main() -> anyhow::Result<()> {
     if !cli.merge.is_empty() {
         report.merge(&cli.merge)?;
         report.write_outputs()?;
-        println!("{}", report.tables());
-        let o = report.outputs();
-        println!(
-            "JSON lines: {}\nTables: {}\nPlot: {}",
-            o.json.display(),
-            o.table.display(),
-            o.svg.display()
-        );
+        print_report(&report);
         return Ok(());
     }
     let outcome = run::run(&opts, &mut report);
     if !opts.keep_work {
         let _ = std::fs::remove_dir_all(&opts.work);
     }
+    print_report(&report);
+    outcome
+}
+
+/// The tables, and where the files are.
+fn print_report(report: &report::Report) {
     println!("{}", report.tables());
     let o = report.outputs();
     println!(
@@ -274,5 +273,4 @@ fn real_main() -> anyhow::Result<()> {
         o.table.display(),
         o.svg.display()
     );
-    outcome
 }

@@ -122,9 +122,7 @@ impl PreparedTemplate {
         let points = working_points(t);
         let edges = candidate_edges(&points);
         let xy: Vec<(f32, f32)> = points.iter().map(|p| (p.x, p.y)).collect();
-        let mut hull = Vec::new();
-        region::vertex_indices(&xy, &mut Vec::new(), &mut hull);
-        hull.shrink_to_fit();
+        let hull = region::vertex_indices(&xy);
         Self {
             points,
             edges,
@@ -217,7 +215,8 @@ impl Matcher {
             })
             .collect();
         let table = Table::new(&both);
-        let hull = Hull::of(probe.points.iter().map(|p| (p.x, p.y)));
+        let mut hull = Hull::default();
+        set_hull(&mut hull, &probe.points, &probe.hull);
         Self { probe, hull, table }
     }
 
@@ -283,12 +282,7 @@ fn raw_score(m: &Matcher, candidate: CandidateRef<'_>, scratch: &mut Scratch) ->
     scratch.grid.set(&points, &mut scratch.cells);
     let aligned = align(&probe.points, &points, scratch);
     let score = aligned.map(|(transform, which)| {
-        scratch.hull.set(
-            candidate
-                .hull
-                .iter()
-                .filter_map(|&k| points.get(usize::from(k)).map(|p| (p.x, p.y))),
-        );
+        set_hull(&mut scratch.hull, &points, candidate.hull);
         overlap_score(
             (&probe.points, &m.hull),
             (&points, &scratch.hull),
@@ -298,6 +292,15 @@ fn raw_score(m: &Matcher, candidate: CandidateRef<'_>, scratch: &mut Scratch) ->
     });
     scratch.points = points;
     score
+}
+
+/// Makes `hull` the area of `points` whose vertices are `points[vertices]` ([`region::vertex_indices`]).
+fn set_hull(hull: &mut Hull, points: &[Point], vertices: &[u8]) {
+    hull.set(
+        vertices
+            .iter()
+            .filter_map(|&k| points.get(usize::from(k)).map(|p| (p.x, p.y))),
+    );
 }
 
 /// Grows pairings from the best roots (skipping roots already reached from a better one) and keeps the largest in

@@ -47,6 +47,8 @@ pub(crate) struct Links {
     found: Vec<(u32, f32)>,
     kept: usize,
     next: Vec<u32>,
+    /// The candidate edges' cells.
+    cells: Vec<u16>,
 }
 
 impl Links {
@@ -58,23 +60,24 @@ impl Links {
         candidate_edges: &[StoredEdge],
         n_candidate: usize,
     ) {
+        // Each candidate edge's cell, computed once (stored edges carry no cell).
         let bins = edges::length_bins();
+        self.cells.clear();
+        self.cells
+            .extend(candidate_edges.iter().map(|ce| ce.cell(bins)));
         // Every probe edge looked up is written out, but only those that agree are kept (the write index advances
         // by 0 or 1): no unpredictable branch in the hot loop, which does nothing else (supports and links are
         // made from the few kept ones in `group`).
-        let looked_up: usize = candidate_edges
-            .iter()
-            .map(|ce| table.count(ce.cell(bins)))
-            .sum();
+        let looked_up: usize = self.cells.iter().map(|&c| table.count(c)).sum();
         let room = looked_up + 1;
         if self.found.len() < room {
             self.found.resize(room, (0, 0.0));
         }
         let mut kept = 0;
-        for ce in candidate_edges {
+        for (ce, &cell) in candidate_edges.iter().zip(&self.cells) {
             let (bearing, relative, length) = (ce.bearing, ce.relative, ce.length());
             let candidate_ends = u32::from(ce.from) << 16 | u32::from(ce.to) << 24;
-            for pe in table.edges(ce.cell(bins)) {
+            for pe in table.edges(cell) {
                 let agreement = pe.similarity(bearing, relative, length);
                 self.found[kept] = (
                     u32::from(pe.from) | u32::from(pe.to) << 8 | candidate_ends,

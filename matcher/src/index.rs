@@ -85,11 +85,12 @@ struct IndexedFinger {
 /// An immutable 1:N index over prepared templates.
 ///
 /// # Memory
-/// Every enrolled finger's minutiae and candidate edges live in two arrays shared by the whole index, exactly
-/// sized: no per-finger allocation, the area as its vertices' indices and no grid (both made during a comparison,
-/// only for the candidates that get as far as an alignment), no probe-only edges, edges without their hash cell (recomputed from the shape), and
-/// minutiae at the template codec's precision (quarter pixels, 6 bytes each). Templates decoded from the codec,
-/// as watchlists are stored, score exactly as they would one to one; others are rounded to quarter pixels first.
+/// Every enrolled finger's minutiae, candidate edges and hull vertices live in arrays shared by the whole index,
+/// exactly sized: no per-finger allocation, the area as its vertices' indices and no grid (both made during a
+/// comparison, only for the candidates that get as far as an alignment), no probe-only edges, edges without their
+/// hash cell (recomputed from the shape), and minutiae at the template codec's precision (quarter pixels, 6 bytes
+/// each). Templates decoded from the codec, as watchlists are stored, score exactly as they would one to one; others
+/// are rounded to quarter pixels first.
 /// About 1.4 KB per finger of 45 minutiae ([`Self::heap_bytes`]).
 #[derive(Debug, Clone, Default)]
 pub struct FingerprintIndex {

@@ -11,20 +11,6 @@ pub(crate) struct Hull {
 }
 
 impl Hull {
-    /// The convex hull of `points` (Andrew's monotone chain).
-    pub(crate) fn of(points: impl Iterator<Item = (f32, f32)>) -> Self {
-        let points: Vec<(f32, f32)> = points.collect();
-        let mut vertices = Vec::new();
-        vertex_indices(&points, &mut Vec::new(), &mut vertices);
-        let mut hull = Self::default();
-        hull.set(
-            vertices
-                .iter()
-                .filter_map(|&k| points.get(usize::from(k)).copied()),
-        );
-        hull
-    }
-
     /// Makes this the hull of these `vertices` (counter-clockwise, as [`vertex_indices`] gives them), reusing its
     /// buffers.
     pub(crate) fn set(&mut self, vertices: impl Iterator<Item = (f32, f32)>) {
@@ -66,21 +52,19 @@ fn cross(a: (f32, f32), b: (f32, f32), c: (f32, f32)) -> f32 {
 
 /// The indices into `points` (at most 256) of their convex hull's vertices, counter-clockwise (Andrew's monotone
 /// chain over the points sorted by x then y, repeated positions once); fewer than 3 distinct positions give those
-/// positions. `order` is scratch. Stored per enrolled finger so that a comparison needs no sort to make the area.
-pub(crate) fn vertex_indices(points: &[(f32, f32)], order: &mut Vec<u8>, out: &mut Vec<u8>) {
+/// positions. Stored per prepared template so that a comparison needs no sort to make the area.
+pub(crate) fn vertex_indices(points: &[(f32, f32)]) -> Vec<u8> {
     let at = |k: u8| points.get(usize::from(k)).copied().unwrap_or_default();
-    order.clear();
-    order.extend((0..points.len().min(256)).map(|k| k as u8));
+    let mut order: Vec<u8> = (0..points.len().min(256)).map(|k| k as u8).collect();
     order.sort_by(|&a, &b| {
         let (a, b) = (at(a), at(b));
         a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1))
     });
     order.dedup_by(|a, b| at(*a) == at(*b));
-    out.clear();
     if order.len() < 3 {
-        out.extend_from_slice(order);
-        return;
+        return order;
     }
+    let mut out = Vec::with_capacity(order.len() + 1);
     let add = |hull: &mut Vec<u8>, start: usize, q: u8| {
         while hull.len() >= start + 2
             && cross(at(hull[hull.len() - 2]), at(hull[hull.len() - 1]), at(q)) <= 0.0
@@ -90,12 +74,14 @@ pub(crate) fn vertex_indices(points: &[(f32, f32)], order: &mut Vec<u8>, out: &m
         hull.push(q);
     };
     for &q in order.iter() {
-        add(out, 0, q);
+        add(&mut out, 0, q);
     }
     out.pop();
     let start = out.len();
     for &q in order.iter().rev() {
-        add(out, start, q);
+        add(&mut out, start, q);
     }
     out.pop();
+    out.shrink_to_fit();
+    out
 }

@@ -145,18 +145,6 @@ impl FaceIndex {
         self.by_name.get(at).copied()
     }
 
-    /// Bytes the index holds on the heap (allocator overhead aside).
-    pub fn heap_bytes(&self) -> usize {
-        self.names.len()
-            + std::mem::size_of_val(self.name_end.as_slice())
-            + std::mem::size_of_val(self.by_name.as_slice())
-            + std::mem::size_of_val(self.owner.as_slice())
-            + self.vectors.len()
-            + std::mem::size_of_val(self.scales.as_slice())
-            + std::mem::size_of_val(self.entries_start.as_slice())
-            + std::mem::size_of_val(self.entries.as_slice())
-    }
-
     /// Sets how many threads a large search may use (default: the machine's available parallelism).
     pub fn with_threads(mut self, threads: NonZeroUsize) -> Self {
         self.threads = threads;
