@@ -225,6 +225,12 @@ impl Matcher {
         &self.probe
     }
 
+    /// The probe's edge table (the pre-selection evaluation looks edges up in it).
+    #[cfg(test)]
+    pub(crate) fn table(&self) -> &Table {
+        &self.table
+    }
+
     /// The calibrated score of `candidate` (see [`crate::calibration`]): `-10 * log10(FMR)`, 0 for nothing in
     /// common.
     pub fn score(&self, candidate: &PreparedTemplate) -> f32 {
@@ -405,4 +411,27 @@ fn overlap_score(
     let a_probe = area(inside(probe, candidate_hull, transform), probe.len());
     let a_candidate = area(inside(candidate, probe_hull, &inverse), candidate.len());
     100.0 * pairing.weight * pairing.weight / (a_probe * a_candidate)
+}
+
+/// What the stages before alignment find, for the pre-selection evaluation (`tests_preselect.rs`): the best root's
+/// support, the summed support of the [`ROOTS`] best, and the size of the largest grown pairing.
+#[cfg(test)]
+pub(crate) fn early_stages(
+    m: &Matcher,
+    candidate: &PreparedTemplate,
+    scratch: &mut Scratch,
+) -> (f32, f32, usize) {
+    let candidate = candidate.candidate();
+    let n_candidate = candidate.points.len();
+    scratch
+        .links
+        .find(&m.table, m.probe.len(), candidate.edges, n_candidate);
+    if scratch.links.is_empty() {
+        return (0.0, 0.0, 0);
+    }
+    scratch.links.roots(ROOTS, &mut scratch.roots);
+    let best = scratch.roots.first().map_or(0.0, |r| r.0);
+    let sum = scratch.roots.iter().map(|r| r.0).sum();
+    grow_best(scratch, m.probe.len(), n_candidate);
+    (best, sum, scratch.best.pairs.len())
 }

