@@ -337,7 +337,11 @@ impl Pipeline {
         if self.shared.disk_full() && !matches!(self.store.capture_record(id), Ok(Some(_))) {
             return self.refuse_storage_full(&inbound, id, probe).await;
         }
-        match self.store.insert_capture(&station, received_ms, &capture) {
+        match self
+            .store
+            .insert_capture_async(station.clone(), received_ms, capture.clone())
+            .await
+        {
             Ok(Inserted::New) => {}
             Ok(Inserted::Existing) => {
                 ack(&self.client, &inbound.publish).await;
@@ -675,7 +679,7 @@ impl Pipeline {
             );
         }
         for id in pending {
-            match self.store.capture(id) {
+            match self.store.capture_async(id).await {
                 Ok(Some((rec, capture))) => match self.probe(Arc::new(capture.clone())).await {
                     Ok(probe) => {
                         self.local_match(

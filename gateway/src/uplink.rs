@@ -562,7 +562,7 @@ impl Session {
         if !store.in_outbox(key)? {
             return Ok(()); // answered meanwhile (by the other lane)
         }
-        let Some((rec, capture)) = store.capture(id)? else {
+        let Some((rec, capture)) = store.capture_async(id).await? else {
             error!(capture_id = %id, "outbox entry has no readable capture; quarantining it");
             store.quarantine_outbox(key)?;
             return Ok(());

@@ -172,6 +172,10 @@ async fn a_full_disk_refuses_new_captures_loudly_and_keeps_the_accepted_ones() {
     let console = gw.ready["metrics"].as_str().unwrap().to_owned();
     let mut s = station(broker.port(), "desk-q").await;
     wait_status(&console, |st| st["watchlist_version"] == 1).await;
+    // Central goes away once the watchlist is in, so that the captures stay queued: central's answer purges a
+    // payload (and deletes its file), and only a backlog fills a disk.
+    central.stop();
+    wait_status(&console, |st| st["uplink"] == "down").await;
 
     let mut rng = rand::rng();
     let mut t = Tracker::default();
@@ -229,6 +233,7 @@ async fn a_full_disk_refuses_new_captures_loudly_and_keeps_the_accepted_ones() {
         accepted >= 2,
         "some captures fit before the quota: {accepted}"
     );
+    let (central, _) = w.central(central_port);
     assert!(
         t.pump(&mut s, LONG, NO_RESEND, Tracker::complete).await,
         "{t:#?}"

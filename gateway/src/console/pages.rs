@@ -622,7 +622,7 @@ pub async fn result(State(c): State<Arc<Console>>, a: Authed, Path(id): Path<Str
         ));
         rows.push((
             "Biometric data",
-            if r.sealed.is_some() {
+            if r.has_payload() {
                 "kept (encrypted)".to_owned()
             } else {
                 "purged (retention)".to_owned()
@@ -657,7 +657,7 @@ pub async fn result(State(c): State<Arc<Console>>, a: Authed, Path(id): Path<Str
     if let Some(r) = &central {
         body.push_str(&result_table("Central answer", &r.result));
     }
-    if a.is_admin() && rec.as_ref().is_some_and(|r| r.sealed.is_some()) {
+    if a.is_admin() && rec.as_ref().is_some_and(|r| r.has_payload()) {
         body.push_str(&format!(
             "<p><a href=\"/results/{id}/images\" id=show-images>Show the biometric data</a> \
              (admins; every view is recorded in the audit log)</p>"

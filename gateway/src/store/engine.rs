@@ -97,9 +97,13 @@ fn e(err: impl std::fmt::Display) -> EngineError {
 }
 
 impl SledEngine {
-    /// Opens or creates the database folder (sled's own error, so callers can tell corruption from I/O).
-    pub fn open(path: &Path) -> Result<Self, sled::Error> {
-        let db = sled::Config::new().path(path).open()?;
+    /// Opens or creates the database folder (sled's own error, so callers can tell corruption from I/O), with a
+    /// page cache of `cache_bytes` (sled's `cache_capacity`).
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<Self, sled::Error> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()?;
         let trees = Tree::ALL
             .iter()
             .map(|t| db.open_tree(t.name()))

@@ -3,7 +3,7 @@
 //! # On-disk layout (`storage.dir/db`, one tree per concern)
 //! | tree | key | value (every value framed by [`record`]: format byte, CRC-32, postcard body) |
 //! |---|---|---|
-//! | `captures` | capture id (16 bytes) | [`StoredCapture`]: station, receive time, purpose, central confirmation time, and the capture sealed with the payload key (`None` once purged) |
+//! | `captures` | capture id (16 bytes) | [`StoredCapture`]: station, receive time, purpose, central confirmation time, and where the capture sealed with the payload key is ([`PayloadAt`]: a file in `storage.dir/payloads` ([`payloads`]), purged, or inline in records written before payload files) |
 //! | `local` | capture id | [`StoredResult`]: the local result and whether it was handed to MQTT |
 //! | `central` | capture id | [`StoredResult`]: central's result, same |
 //! | `outbox` | `[priority: u8][sequence: u64 BE]` | capture id: captures still to deliver, drained in key order |
@@ -14,14 +14,17 @@
 //! first in, first out.
 //!
 //! # Invariants and what a crash at each step leaves behind
-//! 1. A capture is in `captures` and flushed before its MQTT PUBLISH is acknowledged. A crash before the flush leaves
-//!    the PUBLISH unacknowledged: the broker redelivers it (persistent session) or the station re-sends it.
+//! 1. A capture is in `captures` (its payload in its file, [`payloads`]) and flushed before its MQTT PUBLISH is
+//!    acknowledged. A crash before the flush leaves the PUBLISH unacknowledged: the broker redelivers it
+//!    (persistent session) or the station re-sends it.
 //!    Captures are inserted by the single ingest task only, so "insert if absent" needs no compare-and-swap.
 //! 2. The local result and the outbox entry are one atomic batch. A crash between (1) and (2) leaves a capture
 //!    without a local result; [`Store::pending_local`] finds it at start-up and it is matched again.
 //! 3. Central's result, the outbox removal and (with zero payload retention) the payload purge are one atomic batch:
 //!    a capture is never both answered and still queued. A crash before it leaves the outbox entry, so the capture
-//!    is submitted again and central, idempotent on the capture id, returns its stored answer.
+//!    is submitted again and central, idempotent on the capture id, returns its stored answer. A purged payload's
+//!    file is deleted after that batch; a crash in between leaves a file no record refers to, deleted at the next
+//!    open.
 //! 4. A result is marked published only some seconds after it was handed to MQTT with the broker connection up
 //!    throughout (`Pipeline::confirm_published`: the MQTT client only queues in memory); unpublished results are
 //!    re-sent at start-up, so a station may see a result twice after a crash (stations de-duplicate on
@@ -34,6 +37,7 @@
 //!    confirmed the capture and the audit period has passed; an unconfirmed capture is never deleted.
 
 pub mod engine;
+pub mod payloads;
 pub mod record;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +51,7 @@ use uuid::Uuid;
 
 use crate::crypto::{CryptoError, PayloadKey};
 use engine::{Engine, EngineError, Op, SledEngine, Tree};
+use payloads::{PayloadFileError, PayloadFiles};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +66,9 @@ pub enum StoreError {
     /// Payload sealing failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// A payload file could not be read, written or deleted.
+    #[error(transparent)]
+    Payload(#[from] PayloadFileError),
     /// The database could not be opened.
     #[error("cannot open the database in {path}: {what}")]
     Open {
@@ -93,8 +101,28 @@ pub struct StoredCapture {
     pub purpose: Purpose,
     /// When central's answer was recorded, Unix ms.
     pub confirmed_at_ms: Option<i64>,
-    /// The postcard-encoded capture, sealed; `None` once purged.
-    pub sealed: Option<Vec<u8>>,
+    /// Where the postcard-encoded capture, sealed, is.
+    pub payload: PayloadAt,
+}
+
+/// Where a stored capture's sealed payload is. Encoded as records written before payload files encoded their
+/// `sealed: Option<Vec<u8>>` (postcard: `None` is `Purged`, `Some(bytes)` is `Inline(bytes)`), so those records read
+/// unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PayloadAt {
+    /// Purged (retention).
+    Purged,
+    /// In the record: databases written before payload files. Read and purged as the others are.
+    Inline(Vec<u8>),
+    /// In its file in `storage.dir/payloads` ([`payloads`]).
+    File,
+}
+
+impl StoredCapture {
+    /// Whether the biometric payload is still kept.
+    pub fn has_payload(&self) -> bool {
+        !matches!(self.payload, PayloadAt::Purged)
+    }
 }
 
 /// A result as stored.
@@ -137,6 +165,7 @@ pub struct Purged {
 #[derive(Debug, Clone)]
 pub struct Store {
     engine: Arc<dyn Engine>,
+    payloads: Arc<PayloadFiles>,
     key: Arc<PayloadKey>,
     quarantined: Arc<AtomicU64>,
     /// Set when a corrupt database was moved aside at open.
@@ -145,25 +174,41 @@ pub struct Store {
 
 const SCAN_CHUNK: usize = 512;
 
+/// sled's page cache, bytes (its default is 1 GiB). Measured with sled 0.34, it does not bound the memory that live
+/// values take (sled keeps them all), which is why payloads are files ([`payloads`]); it bounds the rest.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir/db`; moves a corrupt one aside (invariant 5).
+    /// Opens (or creates) the database in `dir/db` and the payload files in `dir/payloads`, deleting payload files
+    /// no record refers to; moves a corrupt database aside (invariant 5), with its payload files.
     pub fn open(dir: &Path, key: PayloadKey) -> Result<Self, StoreError> {
+        let cache_bytes = CACHE_BYTES;
         let path = dir.join("db");
-        let (engine, moved_aside) = match SledEngine::open(&path) {
+        let payloads = dir.join("payloads");
+        let (engine, moved_aside) = match SledEngine::open(&path, cache_bytes) {
             Ok(e) => (e, None),
             Err(e) if path.exists() && is_corruption(&e) => {
-                let aside = dir.join(format!("db.corrupt-{}", now_ms()));
+                let stamp = now_ms();
+                let aside = dir.join(format!("db.corrupt-{stamp}"));
                 error!(db = %path.display(), moved_to = %aside.display(),
                        "database is corrupt; moving it aside and starting a fresh one");
                 std::fs::rename(&path, &aside).map_err(|e| StoreError::Open {
                     path: path.clone(),
                     what: format!("corrupt, and cannot be moved aside: {e}"),
                 })?;
-                let fresh = SledEngine::open(&path).map_err(|e| StoreError::Open {
+                // Its payload files go with it: the fresh database refers to none of them.
+                if payloads.exists() {
+                    let files_aside = dir.join(format!("payloads.corrupt-{stamp}"));
+                    std::fs::rename(&payloads, &files_aside).map_err(|e| StoreError::Open {
+                        path: payloads.clone(),
+                        what: format!("cannot be moved aside with the corrupt database: {e}"),
+                    })?;
+                }
+                let fresh = SledEngine::open(&path, cache_bytes).map_err(|e| StoreError::Open {
                     path: path.clone(),
                     what: e.to_string(),
                 })?;
@@ -176,20 +221,57 @@ impl Store {
                 });
             }
         };
-        Ok(Self::with_engine(Arc::new(engine), key, moved_aside))
+        let store = Self::with_engine(
+            Arc::new(engine),
+            PayloadFiles::open(&payloads)?,
+            key,
+            moved_aside,
+        );
+        store.remove_orphan_payloads()?;
+        Ok(store)
     }
 
-    /// A store on any engine (tests, other engines).
+    /// A store on any engine (tests, other engines), with its payload files.
     pub fn with_engine(
         engine: Arc<dyn Engine>,
+        payloads: PayloadFiles,
         key: PayloadKey,
         moved_aside: Option<PathBuf>,
     ) -> Self {
         Self {
             engine,
+            payloads: Arc::new(payloads),
             key: Arc::new(key),
             quarantined: Arc::new(AtomicU64::new(0)),
             moved_aside,
+        }
+    }
+
+    /// Deletes the payload files no capture record refers to (a crash between a file and its record, or between a
+    /// purge and the file's deletion).
+    fn remove_orphan_payloads(&self) -> Result<(), StoreError> {
+        for id in self.payloads.ids()? {
+            let referred = matches!(
+                self.engine
+                    .get(Tree::Captures, id.as_bytes())?
+                    .map(|bytes| record::decode::<StoredCapture>(&bytes)),
+                Some(Ok(StoredCapture {
+                    payload: PayloadAt::File,
+                    ..
+                }))
+            );
+            if !referred {
+                self.payloads.remove(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `id`'s payload file after the record that stopped referring to it was written; a failure is logged
+    /// (the file is deleted at the next start).
+    fn drop_payload_file(&self, id: Uuid) {
+        if let Err(e) = self.payloads.remove(id) {
+            error!(capture_id = %id, error = %e, "cannot delete a purged payload file; it is deleted at the next start");
         }
     }
 
@@ -235,7 +317,10 @@ impl Store {
         self.engine.len(Tree::Quarantine)
     }
 
-    /// Stores a new capture (sealed). Does not flush: call [`flush`](Self::flush) before acknowledging.
+    /// Stores a new capture: its payload sealed in its file (written and synced before the record, so that no record
+    /// sled writes back on its own ever refers to a file a crash could leave incomplete), then its record. Does not
+    /// flush: call [`flush`](Self::flush) before acknowledging. Blocking (file I/O): async callers use
+    /// [`Store::insert_capture_async`].
     pub fn insert_capture(
         &self,
         station_id: &str,
@@ -253,8 +338,10 @@ impl Store {
             received_at_ms,
             purpose: capture.purpose,
             confirmed_at_ms: None,
-            sealed: Some(self.key.seal(id.as_bytes(), &plain)?),
+            payload: PayloadAt::File,
         };
+        self.payloads
+            .write(id, &self.key.seal(id.as_bytes(), &plain)?)?;
         self.engine.apply(vec![Op::Put(
             Tree::Captures,
             id.as_bytes().to_vec(),
@@ -263,12 +350,43 @@ impl Store {
         Ok(Inserted::New)
     }
 
-    /// Makes everything written so far durable (fsync), off the async threads.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || engine.flush())
+    /// [`Store::insert_capture`] off the async threads (it writes and syncs the payload file).
+    pub async fn insert_capture_async(
+        &self,
+        station_id: String,
+        received_at_ms: i64,
+        capture: Arc<Capture>,
+    ) -> Result<Inserted, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            store.insert_capture(&station_id, received_at_ms, &capture)
+        })
+        .await
+        .map_err(|e| EngineError(e.to_string()))?
+    }
+
+    /// [`Store::capture`] off the async threads (it reads the payload file).
+    pub async fn capture_async(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(StoredCapture, Capture)>, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.capture(id))
             .await
-            .map_err(|e| EngineError(e.to_string()))??;
+            .map_err(|e| EngineError(e.to_string()))?
+    }
+
+    /// Makes everything written so far durable (fsync: the payload files' folder, then the database), off the
+    /// async threads.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (engine, payloads) = (self.engine.clone(), self.payloads.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            payloads.sync()?;
+            engine.flush()?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| EngineError(e.to_string()))??;
         Ok(())
     }
 
@@ -282,14 +400,24 @@ impl Store {
         let Some(rec) = self.capture_record(id)? else {
             return Ok(None);
         };
-        let Some(sealed) = &rec.sealed else {
-            return Ok(None);
+        let sealed = match &rec.payload {
+            PayloadAt::Purged => return Ok(None),
+            PayloadAt::Inline(sealed) => Ok(sealed.clone()),
+            PayloadAt::File => match self.payloads.read(id) {
+                Ok(Some(sealed)) => Ok(sealed),
+                Ok(None) => Err("its payload file is missing".to_owned()),
+                Err(e @ PayloadFileError::TooLarge { .. }) => Err(e.to_string()),
+                Err(e) => return Err(e.into()),
+            },
         };
-        let opened = self
-            .key
-            .open(id.as_bytes(), sealed)
-            .map_err(|e| e.to_string())
-            .and_then(|plain| postcard::from_bytes::<Capture>(&plain).map_err(|e| e.to_string()));
+        let opened = sealed.and_then(|sealed| {
+            self.key
+                .open(id.as_bytes(), &sealed)
+                .map_err(|e| e.to_string())
+                .and_then(|plain| {
+                    postcard::from_bytes::<Capture>(&plain).map_err(|e| e.to_string())
+                })
+        });
         match opened {
             Ok(capture) => Ok(Some((rec, capture))),
             Err(why) => {
@@ -348,10 +476,12 @@ impl Store {
             Op::Put(Tree::Central, id.as_bytes().to_vec(), value),
             Op::Delete(Tree::Outbox, outbox_key.to_vec()),
         ];
+        let mut drop_file = false;
         if let Some(mut rec) = self.capture_record(id)? {
             rec.confirmed_at_ms = Some(now_ms());
             if retention.payload_ms <= 0 {
-                rec.sealed = None;
+                drop_file = rec.payload == PayloadAt::File;
+                rec.payload = PayloadAt::Purged;
             }
             ops.push(Op::Put(
                 Tree::Captures,
@@ -360,6 +490,9 @@ impl Store {
             ));
         }
         self.engine.apply(ops)?;
+        if drop_file {
+            self.drop_payload_file(id);
+        }
         Ok(true)
     }
 
@@ -533,6 +666,7 @@ impl Store {
                 continue;
             };
             let key = id.as_bytes().to_vec();
+            let had_file = rec.payload == PayloadAt::File;
             if now_ms - confirmed >= retention.metadata_ms {
                 self.engine.apply(vec![
                     Op::Delete(Tree::Captures, key.clone()),
@@ -540,11 +674,16 @@ impl Store {
                     Op::Delete(Tree::Central, key),
                 ])?;
                 purged.records += 1;
-            } else if rec.sealed.is_some() && now_ms - confirmed >= retention.payload_ms {
-                rec.sealed = None;
+            } else if rec.has_payload() && now_ms - confirmed >= retention.payload_ms {
+                rec.payload = PayloadAt::Purged;
                 self.engine
                     .apply(vec![Op::Put(Tree::Captures, key, record::encode(&rec)?)])?;
                 purged.payloads += 1;
+            } else {
+                continue;
+            }
+            if had_file {
+                self.drop_payload_file(id);
             }
         }
         Ok(purged)
@@ -594,9 +733,9 @@ impl Store {
         self.key.clone()
     }
 
-    /// Bytes the database occupies on disk.
+    /// Bytes the database and the payload files occupy on disk.
     pub fn size_on_disk(&self) -> u64 {
-        self.engine.size_on_disk()
+        self.engine.size_on_disk() + self.payloads.bytes()
     }
 
     /// Writes raw bytes under a key, bypassing the framing (tests of corruption handling only).

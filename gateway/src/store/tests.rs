@@ -31,6 +31,10 @@ fn result(id: Uuid, source: Source, decision: Decision) -> CaptureResult {
     }
 }
 
+fn payload_file(dir: &Path, id: Uuid) -> PathBuf {
+    dir.join("payloads").join(id.simple().to_string())
+}
+
 fn open(dir: &Path) -> Store {
     Store::open(dir, PayloadKey::load_or_create(&dir.join("k")).unwrap()).unwrap()
 }
@@ -126,6 +130,10 @@ async fn central_answer_dequeues_and_purges_the_payload() {
     );
     assert_eq!(s.backlog(), 0);
     assert!(s.capture(id).unwrap().is_none(), "payload purged");
+    assert!(
+        !payload_file(d.path(), id).exists(),
+        "its file deleted with the answer"
+    );
     let rec = s.capture_record(id).unwrap().unwrap();
     assert_eq!(rec.received_at_ms, 5, "metadata kept");
     assert!(rec.confirmed_at_ms.is_some());
@@ -184,6 +192,8 @@ fn retention_keeps_payloads_then_metadata_for_their_periods_and_never_deletes_un
         }
     );
     assert!(s.capture(done.capture_id).unwrap().is_none());
+    assert!(!payload_file(d.path(), done.capture_id).exists());
+    assert!(payload_file(d.path(), waiting.capture_id).exists());
     assert!(s.capture_record(done.capture_id).unwrap().is_some());
 
     let p = s.purge_expired(confirmed + 3_600_000 * 1000, keep).unwrap();
@@ -216,6 +226,8 @@ fn payload_is_not_stored_in_clear() {
         .unwrap()
         .unwrap();
     assert!(!raw.windows(11).any(|w| w == b"VERY-SECRET"));
+    let file = std::fs::read(payload_file(d.path(), cap.capture_id)).unwrap();
+    assert!(!file.windows(11).any(|w| w == b"VERY-SECRET"));
 }
 
 #[test]
@@ -253,7 +265,7 @@ fn corrupt_records_are_quarantined_not_fatal() {
     assert_eq!(s.quarantine_len(), 2);
     // A payload sealed under another key fails authentication: also quarantined.
     let (mut rec, _) = s.capture(good.capture_id).unwrap().unwrap();
-    rec.sealed = Some(vec![0; 40]);
+    rec.payload = PayloadAt::Inline(vec![0; 40]);
     s.corrupt_for_tests(
         Tree::Captures,
         good.capture_id.as_bytes(),
@@ -286,7 +298,146 @@ fn a_corrupt_database_is_moved_aside_instead_of_failing_every_start() {
     .unwrap();
     let aside = s.moved_aside.clone().expect("moved aside");
     assert!(aside.exists());
+    let stamp = aside
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_start_matches("db.corrupt-")
+        .to_owned();
+    let files_aside = d.path().join(format!("payloads.corrupt-{stamp}"));
+    assert_eq!(
+        std::fs::read_dir(files_aside).unwrap().count(),
+        1,
+        "the payload files go aside with their database"
+    );
     assert_eq!(s.backlog(), 0);
     s.insert_capture("st", 2, &capture(Purpose::Screen))
         .unwrap();
+}
+
+/// Records written before payload files (`sealed: Option<Vec<u8>>` where [`PayloadAt`] is now) read unchanged.
+#[test]
+fn records_with_inline_payloads_from_before_payload_files_still_read() {
+    #[derive(Serialize)]
+    struct Before {
+        station_id: String,
+        received_at_ms: i64,
+        purpose: Purpose,
+        confirmed_at_ms: Option<i64>,
+        sealed: Option<Vec<u8>>,
+    }
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let c = capture(Purpose::Screen);
+    let plain = postcard::to_stdvec(&c).unwrap();
+    let sealed = s
+        .payload_key()
+        .seal(c.capture_id.as_bytes(), &plain)
+        .unwrap();
+    for (sealed, purged) in [(Some(sealed), false), (None, true)] {
+        let before = Before {
+            station_id: "st".into(),
+            received_at_ms: 7,
+            purpose: Purpose::Screen,
+            confirmed_at_ms: purged.then_some(9),
+            sealed,
+        };
+        s.corrupt_for_tests(
+            Tree::Captures,
+            c.capture_id.as_bytes(),
+            record::encode(&before).unwrap(),
+        )
+        .unwrap();
+        let rec = s.capture_record(c.capture_id).unwrap().unwrap();
+        assert_eq!(rec.received_at_ms, 7);
+        assert_eq!(rec.has_payload(), !purged);
+        assert_eq!(s.capture(c.capture_id).unwrap().is_some(), !purged);
+    }
+    // An inline payload is purged like a file.
+    s.corrupt_for_tests(
+        Tree::Captures,
+        c.capture_id.as_bytes(),
+        record::encode(&Before {
+            station_id: "st".into(),
+            received_at_ms: 7,
+            purpose: Purpose::Screen,
+            confirmed_at_ms: Some(9),
+            sealed: Some(vec![1; 64]),
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let p = s
+        .purge_expired(
+            10,
+            Retention {
+                payload_ms: 0,
+                metadata_ms: 1_000,
+            },
+        )
+        .unwrap();
+    assert_eq!(p.payloads, 1);
+    assert!(
+        !s.capture_record(c.capture_id)
+            .unwrap()
+            .unwrap()
+            .has_payload()
+    );
+}
+
+/// The database holds capture records only: payloads are files, so the engine's memory does not grow with a
+/// backlog (sled keeps every live value in memory).
+#[tokio::test]
+async fn payloads_are_files_beside_the_database_and_count_against_the_quota() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let mut c = capture(Purpose::Screen);
+    c.fingers[0].data = vec![3; 300_000];
+    let before = s.size_on_disk();
+    s.insert_capture("st", 1, &c).unwrap();
+    s.flush().await.unwrap();
+    let file = payload_file(d.path(), c.capture_id);
+    let len = std::fs::metadata(&file).unwrap().len();
+    assert!(len > 300_000, "{len}");
+    assert!(s.size_on_disk() >= before + len);
+    let raw = s
+        .engine
+        .get(Tree::Captures, c.capture_id.as_bytes())
+        .unwrap()
+        .unwrap();
+    assert!(raw.len() < 200, "the record is {} bytes", raw.len());
+    assert_eq!(
+        s.capture_record(c.capture_id).unwrap().unwrap().payload,
+        PayloadAt::File
+    );
+    assert_eq!(s.capture(c.capture_id).unwrap().unwrap().1, c);
+}
+
+#[tokio::test]
+async fn files_no_record_refers_to_are_deleted_at_open_and_a_missing_file_is_quarantined() {
+    let d = tempfile::tempdir().unwrap();
+    let (kept, lost) = (capture(Purpose::Screen), capture(Purpose::Screen));
+    let orphan = Uuid::new_v4();
+    {
+        let s = open(d.path());
+        s.insert_capture("st", 1, &kept).unwrap();
+        s.insert_capture("st", 1, &lost).unwrap();
+        s.flush().await.unwrap();
+    }
+    // A crash after a payload file was written but before its record: a file nobody refers to.
+    std::fs::copy(
+        payload_file(d.path(), kept.capture_id),
+        payload_file(d.path(), orphan),
+    )
+    .unwrap();
+    std::fs::remove_file(payload_file(d.path(), lost.capture_id)).unwrap();
+    let s = open(d.path());
+    assert!(!payload_file(d.path(), orphan).exists());
+    assert_eq!(s.capture(kept.capture_id).unwrap().unwrap().1, kept);
+    assert!(s.capture(lost.capture_id).unwrap().is_none());
+    assert_eq!(s.quarantined(), 1);
+    // The re-sent capture is stored again (the record went to quarantine).
+    assert_eq!(s.insert_capture("st", 2, &lost).unwrap(), Inserted::New);
+    assert_eq!(s.capture(lost.capture_id).unwrap().unwrap().1, lost);
 }
