@@ -19,10 +19,15 @@ use hotspot_device_protocols::bundle::{
     self, Body, BundleError, MAX_BUNDLE_BYTES, Payload, PluginBody, PluginSelfTest, SigningKey,
     WatchlistContent,
 };
-use hotspot_device_protocols::uplink::PluginVersion;
+use hotspot_device_protocols::uplink::{MAX_WATCHLIST_FRAME_BYTES, PluginVersion};
 
 use crate::fsutil::{self, FsError};
 use crate::gallery::{GalleryError, GalleryFile};
+
+/// Largest watchlist snapshot `publish` signs: a gateway fetches the snapshot in one watchlist frame
+/// ([`MAX_WATCHLIST_FRAME_BYTES`]), with room left for the response's own framing. A bigger one would be published
+/// and never reach a gateway (about 140k subjects of 10 fingers and a face fit).
+pub const MAX_SNAPSHOT_BYTES: usize = MAX_WATCHLIST_FRAME_BYTES - 1024 * 1024;
 
 /// Snapshots kept on disk (older ones are deleted at publish; deltas stay).
 pub const KEEP_SNAPSHOTS: usize = 3;
@@ -68,6 +73,20 @@ pub enum BundlesError {
     /// A plugin argument is wrong.
     #[error("plugin: {0}")]
     Plugin(String),
+    /// The watchlist's snapshot would not reach the gateways in one frame; nothing was published.
+    #[error(
+        "the watchlist snapshot of version {version} is {bytes} bytes, more than the {limit} a gateway can fetch in \
+         one frame; nothing was published (remove subjects, or raise the uplink's watchlist frame limit in a new \
+         protocol version)"
+    )]
+    TooLarge {
+        /// The version it would have been.
+        version: u64,
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The keys folder already has a key.
     #[error("{0} already exists; refusing to overwrite a signing key")]
     KeyExists(PathBuf),
@@ -176,11 +195,21 @@ pub struct Published {
     pub delta_ops: Option<usize>,
 }
 
-/// Signs the gallery's current watchlist as a new version, unless it equals the newest published one.
+/// Signs the gallery's current watchlist as a new version, unless it equals the newest published one. Refuses,
+/// writing nothing, a snapshot larger than [`MAX_SNAPSHOT_BYTES`].
 pub fn publish_watchlist(
     data_dir: &Path,
     key: &SigningKey,
     now_ms: i64,
+) -> Result<Option<Published>, BundlesError> {
+    publish_watchlist_within(data_dir, key, now_ms, MAX_SNAPSHOT_BYTES)
+}
+
+fn publish_watchlist_within(
+    data_dir: &Path,
+    key: &SigningKey,
+    now_ms: i64,
+    max_snapshot_bytes: usize,
 ) -> Result<Option<Published>, BundlesError> {
     let gallery = GalleryFile::load(data_dir)?;
     let next = gallery.watchlist();
@@ -192,10 +221,31 @@ pub fn publish_watchlist(
     let dir = watchlist_dir(data_dir);
     fsutil::create_dir_private(&dir)?;
     let content_hash = bundle::content_hash(next.values());
-    let mut delta_ops = None;
-    if prev.version > 0 {
-        let ops = prev.diff(&next);
-        delta_ops = Some(ops.len());
+    let subjects = next.len();
+    let delta = (prev.version > 0).then(|| prev.diff(&next));
+    // The snapshot is signed, and its size checked, before anything is written.
+    let snapshot_path = dir.join(file_name(version, "snapshot"));
+    let snapshot = sign(
+        &Payload {
+            version,
+            created_at_ms: now_ms,
+            content_hash,
+            body: Body::WatchlistSnapshot {
+                entries: next.into_values().collect(),
+            },
+        },
+        key,
+        &snapshot_path,
+    )?;
+    if snapshot.len() > max_snapshot_bytes {
+        return Err(BundlesError::TooLarge {
+            version,
+            bytes: snapshot.len(),
+            limit: max_snapshot_bytes,
+        });
+    }
+    let delta_ops = delta.as_ref().map(Vec::len);
+    if let Some(ops) = delta {
         let payload = Payload {
             version,
             created_at_ms: now_ms,
@@ -208,16 +258,7 @@ pub fn publish_watchlist(
         };
         write_signed(&payload, key, &dir.join(file_name(version, "delta")))?;
     }
-    let subjects = next.len();
-    let payload = Payload {
-        version,
-        created_at_ms: now_ms,
-        content_hash,
-        body: Body::WatchlistSnapshot {
-            entries: next.into_values().collect(),
-        },
-    };
-    write_signed(&payload, key, &dir.join(file_name(version, "snapshot")))?;
+    fsutil::write_atomic(&snapshot_path, &snapshot)?;
     let snaps = versions(&dir, "snapshot");
     for old in snaps
         .iter()
@@ -320,12 +361,16 @@ pub fn publish_plugin(
 }
 
 /// Signs `payload` and writes the bundle to `path` atomically.
-fn write_signed(payload: &Payload, key: &SigningKey, path: &Path) -> Result<(), BundlesError> {
-    let bytes = bundle::sign(payload, key).map_err(|source| BundlesError::Bundle {
+/// The signed bundle of `payload`, to be written to `path` (named in errors).
+fn sign(payload: &Payload, key: &SigningKey, path: &Path) -> Result<Vec<u8>, BundlesError> {
+    bundle::sign(payload, key).map_err(|source| BundlesError::Bundle {
         path: path.to_owned(),
         source,
-    })?;
-    fsutil::write_atomic(path, &bytes)?;
+    })
+}
+
+fn write_signed(payload: &Payload, key: &SigningKey, path: &Path) -> Result<(), BundlesError> {
+    fsutil::write_atomic(path, &sign(payload, key, path)?)?;
     Ok(())
 }
 
@@ -434,6 +479,37 @@ mod tests {
         ));
         assert_eq!(apply(v1, b), from0);
         assert!(watchlist_bundles_for(&data, 2).unwrap().is_empty());
+
+        // A snapshot too big to reach a gateway in one frame is refused, and nothing of it is written.
+        g.merge(vec![subject("d", 5)]);
+        g.save(&data).unwrap();
+        let before: Vec<_> = std::fs::read_dir(watchlist_dir(&data))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let refused = publish_watchlist_within(&data, &key, 13, 100).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                BundlesError::TooLarge {
+                    version: 3,
+                    limit: 100,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("nothing was published"));
+        let after: Vec<_> = std::fs::read_dir(watchlist_dir(&data))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(before.len(), after.len());
+        assert_eq!(latest_watchlist(&data), 2);
+        assert_eq!(
+            publish_watchlist(&data, &key, 14).unwrap().unwrap().version,
+            3
+        );
     }
 
     #[test]

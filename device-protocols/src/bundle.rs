@@ -39,7 +39,8 @@ pub const HEADER_LEN: usize = 85;
 pub const SIGNING_CONTEXT: &[u8] = b"hotspot-edge bundle v1\0";
 /// Prefix of a public key in text form (configuration files, `keys init` output).
 pub const PUBLIC_KEY_PREFIX: &str = "ed25519:";
-/// Largest bundle accepted by default (a 1M-subject snapshot fits).
+/// Largest bundle accepted by default. Watchlist snapshots reach gateways in one uplink frame, which is smaller
+/// (`uplink::MAX_WATCHLIST_FRAME_BYTES`); central does not publish one beyond it.
 pub const MAX_BUNDLE_BYTES: usize = 1024 * 1024 * 1024;
 
 /// A SHA-256 digest.
