@@ -113,6 +113,31 @@ pub fn parse_station_topic(topic: &str) -> Result<StationTopic<'_>, TopicError> 
     }
 }
 
+/// Topic rights, enforced by the gateway's station listener in front of the embedded broker (mosquitto's ACL file
+/// says the same): whether station `id` may publish on `topic`: its captures, its vendor payloads and its presence, nothing else.
+pub fn may_publish(id: &str, topic: &str) -> bool {
+    matches!(
+        parse_station_topic(topic),
+        Ok(StationTopic::Captures(s) | StationTopic::Vendor(s, _) | StationTopic::Status(s)) if s == id
+    )
+}
+
+/// Whether station `id` may subscribe to `filter`: exactly its results topic or the gateway status (no wildcards).
+pub fn may_subscribe(id: &str, filter: &str) -> bool {
+    filter == results_topic(id) || filter == GATEWAY_STATUS_TOPIC
+}
+
+/// The client id a station's session has on rumqttd: `STATION:CLIENT`. Station ids cannot contain `:`, so two
+/// stations never share a session whatever client ids they choose. An empty client id stays empty (rumqttd then
+/// assigns a random one to the clean session).
+pub fn session_client_id(id: &str, client_id: &str) -> String {
+    if client_id.is_empty() {
+        String::new()
+    } else {
+        format!("{id}:{client_id}")
+    }
+}
+
 /// Why the capture was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -580,6 +605,78 @@ fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_station_publishes_only_on_its_own_topics() {
+        for ok in [
+            "hotspot/v1/stations/desk-a/captures",
+            "hotspot/v1/stations/desk-a/vendor/acme",
+            "hotspot/v1/stations/desk-a/status",
+        ] {
+            assert!(may_publish("desk-a", ok), "{ok}");
+        }
+        for bad in [
+            "hotspot/v1/stations/desk-b/captures",
+            "hotspot/v1/stations/desk-b/vendor/acme",
+            "hotspot/v1/stations/desk-b/status",
+            "hotspot/v1/stations/desk-a/results",
+            "hotspot/v1/stations/desk-a/captures/x",
+            "hotspot/v1/stations/desk-a/vendor/+",
+            "hotspot/v1/stations/+/captures",
+            "hotspot/v1/gateway/status",
+            "/tenants/desk-a/hotspot/v1/stations/desk-a/captures",
+            "hotspot/v1/stations/desk-a",
+            "",
+        ] {
+            assert!(!may_publish("desk-a", bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_station_subscribes_only_to_its_results_and_the_gateway_status() {
+        assert!(may_subscribe(
+            "desk-a",
+            "hotspot/v1/stations/desk-a/results"
+        ));
+        assert!(may_subscribe("desk-a", GATEWAY_STATUS_TOPIC));
+        for bad in [
+            "#",
+            "+/#",
+            "hotspot/#",
+            "hotspot/v1/stations/+/results",
+            "hotspot/v1/stations/desk-b/results",
+            "hotspot/v1/stations/desk-a/#",
+            "hotspot/v1/stations/desk-a/+",
+            "hotspot/v1/stations/desk-a/captures",
+            "$SYS/#",
+            "$share/g/hotspot/v1/stations/desk-a/results",
+        ] {
+            assert!(!may_subscribe("desk-a", bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn session_ids_keep_stations_apart() {
+        assert_eq!(
+            session_client_id("desk-a", "station-desk-a"),
+            "desk-a:station-desk-a"
+        );
+        assert_eq!(session_client_id("desk-a", ""), "");
+        // Station ids cannot contain ':', so the session id always names its station first, whatever client id
+        // the station picks: no station can reach another's session.
+        assert!(validate_id("a:b").is_err());
+        for (id, client) in [
+            ("a", "b:c"),
+            ("a.b", "c"),
+            ("a", "b.c"),
+            ("desk-a", "desk-b:x"),
+        ] {
+            let session = session_client_id(id, client);
+            assert_eq!(session.split_once(':').map(|(s, _)| s), Some(id));
+        }
+        assert_ne!(session_client_id("a.b", "c"), session_client_id("a", "b.c"));
+        assert!(!session_client_id("desk-a", "x").starts_with("hotspot-gateway"));
+    }
 
     fn sample() -> serde_json::Value {
         serde_json::json!({
