@@ -258,7 +258,6 @@ pub async fn run(
         .store(store.size_on_disk(), Ordering::Relaxed);
     let outbox_notify = Arc::new(Notify::new());
     let (fresh_tx, fresh_rx) = mpsc::channel(1024);
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let max_age_ms = i64::try_from(cfg.watchlist.max_age_hours * 3_600_000).unwrap_or(i64::MAX);
     let watchlist = Arc::new(Watchlist::new(
         cfg.watchlist.trusted(),
@@ -295,7 +294,9 @@ pub async fn run(
         client: client.clone(),
         shared: shared.clone(),
         outbox_notify: outbox_notify.clone(),
-        match_slots: Arc::new(Semaphore::new(cores)),
+        // One match at a time, first come first served: each 1:N search already uses every core (rayon), and two
+        // at once only shared them, finishing both late (hotspot-bench, docs/benchmark.md).
+        match_slots: Arc::new(Semaphore::new(1)),
         retention: cfg.retention(),
         fresh: fresh_tx,
         audit: audit.clone(),

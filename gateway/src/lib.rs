@@ -30,6 +30,7 @@ pub mod console;
 pub mod crypto;
 pub mod demo;
 pub mod link;
+pub mod memory;
 pub mod metrics;
 pub mod mqtt;
 pub mod pipeline;

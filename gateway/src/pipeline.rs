@@ -40,7 +40,7 @@ pub struct Pipeline {
     pub shared: Arc<Shared>,
     /// Woken whenever the outbox grows.
     pub outbox_notify: Arc<Notify>,
-    /// Bounds concurrent matches.
+    /// Local matches in progress at once (one: each search uses every core).
     pub match_slots: Arc<Semaphore>,
     /// Retention policy.
     pub retention: Retention,

@@ -328,7 +328,7 @@ impl Watchlist {
         self.generation.send_modify(|g| *g += 1);
         // The old index is freed here unless a search still holds it (then with that search).
         drop(old);
-        release_freed_memory();
+        crate::memory::release_freed_memory();
     }
 
     /// Installs the persisted content (at start-up). Blocking.
@@ -504,19 +504,6 @@ impl Watchlist {
             // The swap above bumped the generation; mark it seen.
             gen_rx.borrow_and_update();
         }
-    }
-}
-
-/// Returns the memory an index build freed to the system. The build decodes every template and prepares it in
-/// temporary buffers before they are packed into the index; the allocator keeps those freed pages (a 100k-subject
-/// build leaves hundreds of MiB resident that nothing uses) until asked. Linux with glibc only; elsewhere a no-op.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[allow(unsafe_code)]
-    // SAFETY: `malloc_trim` takes no pointer and touches only glibc's own free lists, locking each arena; it is
-    // safe to call from any thread at any time.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
