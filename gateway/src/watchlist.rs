@@ -328,7 +328,14 @@ impl Watchlist {
         self.generation.send_modify(|g| *g += 1);
         // The old index is freed here unless a search still holds it (then with that search).
         drop(old);
-        crate::memory::release_freed_memory();
+        // Off the async threads (an expiry swap runs on one): after a large build the allocator's free lists take a
+        // while to walk.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(crate::memory::release_freed_memory);
+            }
+            Err(_) => crate::memory::release_freed_memory(),
+        }
     }
 
     /// Installs the persisted content (at start-up). Blocking.
