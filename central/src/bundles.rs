@@ -360,7 +360,6 @@ pub fn publish_plugin(
     Ok(version)
 }
 
-/// Signs `payload` and writes the bundle to `path` atomically.
 /// The signed bundle of `payload`, to be written to `path` (named in errors).
 fn sign(payload: &Payload, key: &SigningKey, path: &Path) -> Result<Vec<u8>, BundlesError> {
     bundle::sign(payload, key).map_err(|source| BundlesError::Bundle {
@@ -369,6 +368,7 @@ fn sign(payload: &Payload, key: &SigningKey, path: &Path) -> Result<Vec<u8>, Bun
     })
 }
 
+/// Signs `payload` and writes the bundle to `path` atomically.
 fn write_signed(payload: &Payload, key: &SigningKey, path: &Path) -> Result<(), BundlesError> {
     fsutil::write_atomic(path, &sign(payload, key, path)?)?;
     Ok(())

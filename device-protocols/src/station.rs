@@ -114,7 +114,8 @@ pub fn parse_station_topic(topic: &str) -> Result<StationTopic<'_>, TopicError> 
 }
 
 /// Topic rights, enforced by the gateway's station listener in front of the embedded broker (mosquitto's ACL file
-/// says the same): whether station `id` may publish on `topic`: its captures, its vendor payloads and its presence, nothing else.
+/// says the same): whether station `id` may publish on `topic`: its captures, its vendor payloads and its presence,
+/// nothing else.
 pub fn may_publish(id: &str, topic: &str) -> bool {
     matches!(
         parse_station_topic(topic),

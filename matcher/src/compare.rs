@@ -273,14 +273,7 @@ fn raw_score(m: &Matcher, candidate: CandidateRef<'_>, scratch: &mut Scratch) ->
     if probe.len() < 2 || n_candidate < 2 {
         return None;
     }
-    scratch
-        .links
-        .find(&m.table, probe.len(), candidate.edges, n_candidate);
-    if scratch.links.is_empty() {
-        return None;
-    }
-    grow_best(scratch, probe.len(), n_candidate);
-    if scratch.best.pairs.len() < MIN_GROWN {
+    if !grow_pairing(m, candidate, scratch) || scratch.best.pairs.len() < MIN_GROWN {
         return None;
     }
     let mut points = std::mem::take(&mut scratch.points);
@@ -298,6 +291,20 @@ fn raw_score(m: &Matcher, candidate: CandidateRef<'_>, scratch: &mut Scratch) ->
     });
     scratch.points = points;
     score
+}
+
+/// Steps 2 and 3 (module docs): finds the links, the roots (`scratch.roots`) and the largest pairing grown from them
+/// (`scratch.best`); `false` when there is no link (and nothing else was done).
+fn grow_pairing(m: &Matcher, candidate: CandidateRef<'_>, scratch: &mut Scratch) -> bool {
+    let n_candidate = candidate.points.len();
+    scratch
+        .links
+        .find(&m.table, m.probe.len(), candidate.edges, n_candidate);
+    if scratch.links.is_empty() {
+        return false;
+    }
+    grow_best(scratch, m.probe.len(), n_candidate);
+    true
 }
 
 /// Makes `hull` the area of `points` whose vertices are `points[vertices]` ([`region::vertex_indices`]).
@@ -421,17 +428,10 @@ pub(crate) fn early_stages(
     candidate: &PreparedTemplate,
     scratch: &mut Scratch,
 ) -> (f32, f32, usize) {
-    let candidate = candidate.candidate();
-    let n_candidate = candidate.points.len();
-    scratch
-        .links
-        .find(&m.table, m.probe.len(), candidate.edges, n_candidate);
-    if scratch.links.is_empty() {
+    if !grow_pairing(m, candidate.candidate(), scratch) {
         return (0.0, 0.0, 0);
     }
-    scratch.links.roots(ROOTS, &mut scratch.roots);
     let best = scratch.roots.first().map_or(0.0, |r| r.0);
     let sum = scratch.roots.iter().map(|r| r.0).sum();
-    grow_best(scratch, m.probe.len(), n_candidate);
     (best, sum, scratch.best.pairs.len())
 }

@@ -186,10 +186,9 @@ impl Store {
     /// Opens (or creates) the database in `dir/db` and the payload files in `dir/payloads`, deleting payload files
     /// no record refers to; moves a corrupt database aside (invariant 5), with its payload files.
     pub fn open(dir: &Path, key: PayloadKey) -> Result<Self, StoreError> {
-        let cache_bytes = CACHE_BYTES;
         let path = dir.join("db");
         let payloads = dir.join("payloads");
-        let (engine, moved_aside) = match SledEngine::open(&path, cache_bytes) {
+        let (engine, moved_aside) = match SledEngine::open(&path, CACHE_BYTES) {
             Ok(e) => (e, None),
             Err(e) if path.exists() && is_corruption(&e) => {
                 let stamp = now_ms();
@@ -208,7 +207,7 @@ impl Store {
                         what: format!("cannot be moved aside with the corrupt database: {e}"),
                     })?;
                 }
-                let fresh = SledEngine::open(&path, cache_bytes).map_err(|e| StoreError::Open {
+                let fresh = SledEngine::open(&path, CACHE_BYTES).map_err(|e| StoreError::Open {
                     path: path.clone(),
                     what: e.to_string(),
                 })?;
