@@ -4,9 +4,10 @@
 //!
 //! # Why not in the database
 //! sled 0.34 keeps every live value in memory, whatever its `cache_capacity`, and reads them all back in when it
-//! opens (measured: 3000 values of 200 KiB made the process 600 MiB larger, and again right after reopening). A
-//! capture with a face photo is a few hundred KiB, so a long uplink outage would have grown the gateway by the whole
-//! backlog, and every restart would have loaded it again. Only the small capture records stay in the database.
+//! opens (`benches/backlog_memory.rs`: 3000 values of 200 KiB made the process 590 MiB larger, and again right
+//! after reopening). A capture with a face photo is a few hundred KiB, so a long uplink outage would have grown the
+//! gateway by the whole backlog, and every restart would have loaded it again. Only the small capture records stay
+//! in the database.
 //!
 //! # Crash safety
 //! A file is written to `<id>.tmp`, synced, and renamed to `<id>` before the capture's record is written; the
