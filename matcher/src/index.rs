@@ -4,8 +4,8 @@
 //! # Search
 //! The probe's fingers are prepared once ([`Matcher`]); subjects are scored in parallel on all cores (rayon), each
 //! worker reusing one [`Scratch`], one probe finger at a time over all subjects (so that one probe's table stays
-//! in the cache; about 10% faster than every probe finger per subject on a 20k-subject index), then fused per
-//! subject.
+//! in the cache: about 10% faster than every probe finger per subject, on a 20k-subject index in a development
+//! measurement, `docs/benchmark.md`), then fused per subject.
 //!
 //! # Fusion rule
 //! A subject's score for a probe fuses, over the probe's fingers that have a comparable finger in the subject
