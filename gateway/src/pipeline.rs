@@ -1,4 +1,7 @@
-//! Ingest and local answer: decode -> store + flush -> acknowledge -> local match -> result -> outbox.
+//! Ingest and local answer: decode -> probe -> (store + flush -> acknowledge) while (local match) -> result ->
+//! outbox. The match starts as soon as the probe is ready, so the disk's sync time is not added to the officer's
+//! wait; the result is recorded and published only after the capture is stored, and dropped when storing fails
+//! (the station was told, and sends again).
 //!
 //! The local answer never waits for the uplink: it depends only on the store and the installed watchlist.
 //! Matching runs on blocking threads, at most one per core at a time, so a burst cannot starve ingest.
@@ -15,7 +18,7 @@ use hotspot_device_protocols::uplink::GatewayEvent;
 use hotspot_matcher::face::FaceEngine;
 use hotspot_matcher::probe::{Probe, decide, probe_from_capture};
 use rumqttc::AsyncClient;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
@@ -62,6 +65,17 @@ pub struct Pipeline {
     pub enrol_min_finger_score: u8,
     /// Results handed to MQTT and not yet marked published: `(capture, central, MQTT epoch, Unix ms)`.
     pub pending_marks: std::sync::Mutex<Vec<(Uuid, bool, u64, i64)>>,
+}
+
+/// An accepted capture on its way to its local answer.
+struct ToMatch {
+    id: Uuid,
+    station: String,
+    probe: Probe,
+    capture: Arc<Capture>,
+    /// Quality plugins' notes, appended to the answer's reason.
+    notes: Vec<String>,
+    received_ms: i64,
 }
 
 /// How long a result handed to MQTT waits before it is marked published (see [`Pipeline::confirm_published`]).
@@ -334,8 +348,26 @@ impl Pipeline {
         } else {
             Vec::new()
         };
-        if self.shared.disk_full() && !matches!(self.store.capture_record(id), Ok(Some(_))) {
+        let known = matches!(self.store.capture_record(id), Ok(Some(_)));
+        if self.shared.disk_full() && !known {
             return self.refuse_storage_full(&inbound, id, probe).await;
+        }
+        // The local match starts now, while the capture is stored and flushed: the officer's answer does not wait
+        // for the disk. It is recorded and published only once the capture is stored (`stored`), and dropped if
+        // storing fails. A capture already stored (re-sent) is answered from the store instead, so no match.
+        let (stored, stored_rx) = oneshot::channel::<bool>();
+        if !known {
+            let this = self.clone();
+            let (station, capture) = (station.clone(), capture.clone());
+            let job = ToMatch {
+                id,
+                station,
+                probe,
+                capture,
+                notes,
+                received_ms,
+            };
+            tokio::spawn(async move { this.local_match(job, stored_rx).await });
         }
         match self
             .store
@@ -363,6 +395,9 @@ impl Pipeline {
                 error!(capture_id = %id, error = %e, "flush failed; leaving the capture unacknowledged")
             }
         }
+        // The capture is stored (as before this change, a failed flush still answers: the record is written and
+        // the next flush makes it durable; the missing acknowledgement makes the station send it again).
+        let _ = stored.send(true);
         Shared::bump(&self.shared.captures_accepted);
         if capture.purpose == Purpose::Enrol {
             self.count_contribution(|s| s.enrolled += 1);
@@ -377,11 +412,6 @@ impl Pipeline {
                 "fingers": capture.fingers.len(), "face": capture.face.is_some(),
             }),
         );
-        let this = self.clone();
-        tokio::spawn(async move {
-            this.local_match(id, station, probe, capture, notes, received_ms)
-                .await;
-        });
     }
 
     /// The capture's probe, computed on a blocking thread.
@@ -451,17 +481,17 @@ impl Pipeline {
         publish_result(&self.client, &inbound.station_id, &result).await;
     }
 
-    async fn local_match(
-        &self,
-        id: Uuid,
-        station: String,
-        probe: Probe,
-        capture: Arc<Capture>,
-        notes: Vec<String>,
-        received_ms: i64,
-    ) {
+    async fn local_match(&self, job: ToMatch, stored: oneshot::Receiver<bool>) {
+        let ToMatch {
+            id,
+            station,
+            probe,
+            capture,
+            notes,
+            received_ms,
+        } = job;
         let purpose = capture.purpose;
-        let Ok(_slot) = self.match_slots.acquire().await else {
+        let Ok(slot) = self.match_slots.acquire().await else {
             return;
         };
         let installed = self.watchlist.current();
@@ -475,6 +505,12 @@ impl Pipeline {
                 return;
             }
         };
+        // The next capture may match while this one waits for its storage (if it still does).
+        drop(slot);
+        if !matches!(stored.await, Ok(true)) {
+            // Not stored: the station was told (rejected or answered from the store); the answer is dropped.
+            return;
+        }
         let mut result = CaptureResult {
             capture_id: Some(id),
             source: Source::Local,
@@ -682,15 +718,17 @@ impl Pipeline {
             match self.store.capture_async(id).await {
                 Ok(Some((rec, capture))) => match self.probe(Arc::new(capture.clone())).await {
                     Ok(probe) => {
-                        self.local_match(
+                        let (stored, stored_rx) = oneshot::channel();
+                        let _ = stored.send(true);
+                        let job = ToMatch {
                             id,
-                            rec.station_id,
+                            station: rec.station_id,
                             probe,
-                            Arc::new(capture),
-                            Vec::new(),
-                            rec.received_at_ms,
-                        )
-                        .await;
+                            capture: Arc::new(capture),
+                            notes: Vec::new(),
+                            received_ms: rec.received_at_ms,
+                        };
+                        self.local_match(job, stored_rx).await;
                     }
                     Err(reason) => {
                         warn!(capture_id = %id, %reason, "stored capture no longer parses")

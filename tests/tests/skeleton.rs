@@ -122,6 +122,57 @@ async fn hit_no_hit_and_malformed_with_the_embedded_broker() {
     );
 }
 
+/// The local match runs while the capture is being stored; a capture the gateway cannot store gets its rejection
+/// and never a local answer (the answer is dropped, not published ahead of a capture that was not kept), and the
+/// same capture sent again once storage works is matched and answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_that_cannot_be_stored_gets_no_local_answer() {
+    let mut w = World::new(hotspot_e2e::bins!());
+    let (_central, central_port) = w.central(0);
+    let broker = BrokerSetup::Embedded(free_tcp_port());
+    let _gw = w.gateway(&w.gateway_config(&broker, central_port));
+    let mut s = station(broker.port(), "desk-f").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Storage breaks: the payload folder becomes a file, so the capture's sealed payload cannot be written.
+    let payloads = w.path("gateway/payloads");
+    let aside = w.path("gateway/payloads.aside");
+    std::fs::rename(&payloads, &aside).unwrap();
+    std::fs::write(&payloads, b"not a folder").unwrap();
+    let hit = w.watchlist_capture(2);
+    s.send(&hit).await.unwrap();
+    let r = s
+        .next_result(LONG)
+        .await
+        .expect("a rejection for the capture");
+    assert_eq!(
+        (r.capture_id, r.decision),
+        (Some(hit.capture_id), Decision::Rejected),
+        "{r:?}"
+    );
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .contains("gateway storage failure"),
+        "{r:?}"
+    );
+    // The match was already under way when storing failed: its answer must not follow.
+    let late = s.next_result(Duration::from_secs(5)).await;
+    assert!(late.is_none(), "answer for a capture not stored: {late:?}");
+
+    // Storage works again: the station sends the capture again and gets both answers.
+    std::fs::remove_file(&payloads).unwrap();
+    std::fs::rename(&aside, &payloads).unwrap();
+    let mut t = Tracker::default();
+    t.send(&s, hit.clone()).await;
+    assert!(t.pump(&mut s, LONG, RESEND, all_answered).await, "{t:#?}");
+    let (_, local, central, _) = &t.captures[&hit.capture_id];
+    assert_eq!(local.as_ref().unwrap().decision, Decision::Hit);
+    assert_eq!(local.as_ref().unwrap().candidates[0].subject_id, "P002");
+    assert_eq!(central.as_ref().unwrap().decision, Decision::Hit);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uplink_down_then_up_delivers_central_answers_later() {
     let mut w = World::new(hotspot_e2e::bins!());
