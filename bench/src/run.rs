@@ -447,6 +447,9 @@ async fn run_watchlist(
     let took_ms = serde_json::from_str::<serde_json::Value>(&line)
         .ok()
         .and_then(|v| v["fields"]["took_ms"].as_u64());
+    // As after the restart, 3 s later: the gateway gives the build's freed memory back on a blocking thread after
+    // the swap, and a sample taken at the log line raced it (2113 MiB against about 1450 a few seconds later).
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let (rss_install, hwm_install) = procs::memory_mib(gateway.pid()).unwrap_or_default();
     info!(
         install_s,

@@ -562,6 +562,10 @@ impl Pipeline {
             }),
         );
         self.publish_and_mark(id, &station, &result).await;
+        if crate::memory::trim_due(now_ms()) {
+            // Off the answer's path: the officer already has it.
+            tokio::task::spawn_blocking(crate::memory::release_freed_memory);
+        }
     }
 
     /// Central confirmed (or just delivered) the installed watchlist: records it in memory and in `meta`.
