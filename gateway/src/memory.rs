@@ -15,20 +15,21 @@ pub fn release_freed_memory() {
 }
 
 /// Least time between two trims after answers ([`trim_due`]).
-pub const TRIM_INTERVAL_MS: i64 = 1_000;
+pub const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Whether a trim after an answer is due at `now_ms` (Unix ms): true at most once per [`TRIM_INTERVAL_MS`], for
-/// the whole process. Each answer frees the face networks' and the search's working buffers, which glibc keeps
-/// in the arena of whichever thread freed them; trimming after answers keeps the serving process near its size at
-/// rest (`docs/benchmark.md`, "Memory"), and the interval bounds its cost under a burst.
-pub fn trim_due(now_ms: i64) -> bool {
-    use std::sync::atomic::{AtomicI64, Ordering};
-    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
-    let last = LAST.load(Ordering::Relaxed);
-    now_ms.saturating_sub(last) >= TRIM_INTERVAL_MS
-        && LAST
-            .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+/// Whether a trim after an answer is due at `now` (a monotonic instant, so that a wall clock stepped back cannot
+/// stop the trims): true at most once per [`TRIM_INTERVAL`], for the whole process. Each answer frees the face
+/// networks' and the search's working buffers, which glibc keeps in the arena of whichever thread freed them;
+/// trimming after answers keeps the serving process near its size at rest (`docs/benchmark.md`, "Memory"), and
+/// the interval bounds its cost under a burst.
+pub fn trim_due(now: std::time::Instant) -> bool {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let due = last.is_none_or(|t| now.saturating_duration_since(t) >= TRIM_INTERVAL);
+    if due {
+        *last = Some(now);
+    }
+    due
 }
 
 #[cfg(test)]
@@ -37,14 +38,17 @@ mod tests {
 
     #[test]
     fn a_trim_is_due_at_most_once_per_interval() {
-        // The first call in this process (no other test uses the clock of this function).
-        let t = 1_000_000_000_000;
+        // An hour ahead: a test answering a capture meanwhile (at the real now) can neither make this first call
+        // not due nor, being earlier, reset the interval.
+        let t = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let ms = std::time::Duration::from_millis;
         assert!(trim_due(t));
         assert!(!trim_due(t));
-        assert!(!trim_due(t + TRIM_INTERVAL_MS - 1));
-        assert!(trim_due(t + TRIM_INTERVAL_MS));
-        assert!(!trim_due(t + TRIM_INTERVAL_MS + 1));
-        // A clock stepped back does not trim again until the interval has passed since the last trim.
+        assert!(!trim_due(t + TRIM_INTERVAL - ms(1)));
+        assert!(trim_due(t + TRIM_INTERVAL));
+        assert!(!trim_due(t + TRIM_INTERVAL + ms(1)));
+        // An earlier instant (callers racing) is never due before the interval has passed since the last trim.
         assert!(!trim_due(t));
+        assert!(trim_due(t + TRIM_INTERVAL * 2));
     }
 }

@@ -562,7 +562,7 @@ impl Pipeline {
             }),
         );
         self.publish_and_mark(id, &station, &result).await;
-        if crate::memory::trim_due(now_ms()) {
+        if crate::memory::trim_due(std::time::Instant::now()) {
             // Off the answer's path: the officer already has it.
             tokio::task::spawn_blocking(crate::memory::release_freed_memory);
         }
