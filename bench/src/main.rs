@@ -61,16 +61,16 @@ struct Cli {
     /// Release central binary (default: as for the gateway).
     #[arg(long)]
     central_bin: Option<PathBuf>,
-    /// Face models (default: $HOTSPOT_MODELS_DIR, else <repo>/models).
+    /// Face models (default: $HOTSPOT_MODELS_DIR, else REPO/models).
     #[arg(long)]
     models: Option<PathBuf>,
-    /// Face photos (default: <repo>/../shared/data/faces/deepface-pairs).
+    /// Face photos (default: REPO/../shared/data/faces/deepface-pairs).
     #[arg(long)]
     faces: Option<PathBuf>,
     /// Cache of generated subjects (never inside the repository).
     #[arg(long, default_value = "/var/tmp/hotspot-bench-cache")]
     cache: PathBuf,
-    /// Working folder for databases, bundles and logs (default: /var/tmp/hotspot-bench-work-<pid>; removed after
+    /// Working folder for databases, bundles and logs (default: /var/tmp/hotspot-bench-work-PID; removed after
     /// each watchlist size unless --keep-work).
     #[arg(long)]
     work_dir: Option<PathBuf>,

@@ -5,11 +5,11 @@
 //! comparisons of different fingers scoring at least as high. So 30 means "one impostor comparison in a thousand
 //! scores this high", 40 one in ten thousand; [`threshold_for_fmr`] is this formula turned around.
 //!
-//! The raw comparison score (0..=100, see [`crate::compare`]) is mapped to this scale by [`calibrate`], a
-//! piecewise-linear interpolation through [`KNOTS`]: raw scores measured at FMR 10^-0.5 .. 10^-4 on impostor
-//! comparisons. Past the last knot the impostor tail is extrapolated exponentially (the measured tail is close to
-//! exponential: each further decade of FMR costs about the same raw score), and results are capped at
-//! [`MAX_SCORE`]. How the knots were measured: [`KNOTS`].
+//! The raw comparison score (0..=100, see [`crate::compare`](mod@crate::compare)) is mapped to this scale by
+//! [`calibrate`], a piecewise-linear interpolation through [`KNOTS`]: raw scores measured at FMR 10^-0.5 ..
+//! 10^-4 on impostor comparisons. Past the last knot the impostor tail is extrapolated exponentially (the measured
+//! tail is close to exponential: each further decade of FMR costs about the same raw score), and results are
+//! capped at [`MAX_SCORE`]. How the knots were measured: [`KNOTS`].
 //!
 //! # Several fingers
 //! For a probe of `k` fingers, each finger's calibrated score is a p-value on the decibel scale. If the subject is
