@@ -367,7 +367,7 @@ impl Pipeline {
                 notes,
                 received_ms,
             };
-            tokio::spawn(async move { this.local_match(job, stored_rx).await });
+            tokio::spawn(async move { this.local_match(job, Some(stored_rx)).await });
         }
         match self
             .store
@@ -481,7 +481,8 @@ impl Pipeline {
         publish_result(&self.client, &inbound.station_id, &result).await;
     }
 
-    async fn local_match(&self, job: ToMatch, stored: oneshot::Receiver<bool>) {
+    /// Matches `job` and answers it; `stored` says when ingest has stored the capture (`None`: stored already).
+    async fn local_match(&self, job: ToMatch, stored: Option<oneshot::Receiver<bool>>) {
         let ToMatch {
             id,
             station,
@@ -507,7 +508,9 @@ impl Pipeline {
         };
         // The next capture may match while this one waits for its storage (if it still does).
         drop(slot);
-        if !matches!(stored.await, Ok(true)) {
+        if let Some(stored) = stored
+            && !matches!(stored.await, Ok(true))
+        {
             // Not stored: the station was told (rejected or answered from the store); the answer is dropped.
             return;
         }
@@ -722,8 +725,6 @@ impl Pipeline {
             match self.store.capture_async(id).await {
                 Ok(Some((rec, capture))) => match self.probe(Arc::new(capture.clone())).await {
                     Ok(probe) => {
-                        let (stored, stored_rx) = oneshot::channel();
-                        let _ = stored.send(true);
                         let job = ToMatch {
                             id,
                             station: rec.station_id,
@@ -732,7 +733,7 @@ impl Pipeline {
                             notes: Vec::new(),
                             received_ms: rec.received_at_ms,
                         };
-                        self.local_match(job, stored_rx).await;
+                        self.local_match(job, None).await;
                     }
                     Err(reason) => {
                         warn!(capture_id = %id, %reason, "stored capture no longer parses")
