@@ -35,11 +35,20 @@ pub const LATENCY_BUCKETS_S: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// The stages of `hotspot_local_stage_seconds`: the capture's templates and face embedding (`probe`), the wait
+/// for the matcher while earlier captures are matched (`queue`), and the 1:N searches and fusion (`match`).
+pub const STAGES: [&str; 3] = ["probe", "queue", "match"];
+
+fn stage_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS_S)
+}
+
 /// Event metrics: recorded as things happen, read at scrape time.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     local_results: Family<Labels, Counter>,
     local_latency: Histogram,
+    local_stages: Family<Labels, Histogram, fn() -> Histogram>,
     logins: Family<Labels, Counter>,
     logins_total: Arc<AtomicU64>,
 }
@@ -56,6 +65,7 @@ impl Metrics {
         Self {
             local_results: Family::default(),
             local_latency: Histogram::new(LATENCY_BUCKETS_S),
+            local_stages: Family::new_with_constructor(stage_histogram),
             logins: Family::default(),
             logins_total: Arc::new(AtomicU64::new(0)),
         }
@@ -67,6 +77,13 @@ impl Metrics {
             .get_or_create(&vec![("decision".into(), decision.as_str().into())])
             .inc();
         self.local_latency.observe(latency_ms as f64 / 1000.0);
+    }
+
+    /// How long one stage of a capture's way to its local result took ([`STAGES`]).
+    pub fn local_stage(&self, stage: &'static str, ms: u64) {
+        self.local_stages
+            .get_or_create(&vec![("stage".into(), stage.into())])
+            .observe(ms as f64 / 1000.0);
     }
 
     /// A console login attempt: `ok`, `failed` or `locked`.
@@ -107,6 +124,11 @@ pub fn registry(pipeline: Arc<Pipeline>) -> Registry {
             .local_results
             .get_or_create(&vec![("decision".into(), d.as_str().into())]);
     }
+    for stage in STAGES {
+        let _ = m
+            .local_stages
+            .get_or_create(&vec![("stage".into(), stage.into())]);
+    }
     for o in ["ok", "failed", "locked"] {
         let _ = m.logins.get_or_create(&vec![("outcome".into(), o.into())]);
     }
@@ -119,6 +141,11 @@ pub fn registry(pipeline: Arc<Pipeline>) -> Registry {
         "hotspot_local_match_latency_seconds",
         "Time from receiving a capture to its local result",
         m.local_latency,
+    );
+    r.register(
+        "hotspot_local_stage_seconds",
+        "Time of each stage of a capture's way to its local result (probe, queue, match)",
+        m.local_stages,
     );
     r.register(
         "hotspot_console_logins",

@@ -7,7 +7,7 @@
 //! Matching runs on blocking threads, at most one per core at a time, so a burst cannot starve ingest.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hotspot_device_protocols::ansi_nist;
 use hotspot_device_protocols::station::{
@@ -76,6 +76,8 @@ struct ToMatch {
     /// Quality plugins' notes, appended to the answer's reason.
     notes: Vec<String>,
     received_ms: i64,
+    /// How long making the probe took (templates, face), ms.
+    probe_ms: u64,
 }
 
 /// How long a result handed to MQTT waits before it is marked published (see [`Pipeline::confirm_published`]).
@@ -97,6 +99,11 @@ fn candidate_ids(r: &CaptureResult) -> Vec<&str> {
 /// Wall-clock Unix milliseconds.
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// `d` in whole milliseconds.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn elapsed_ms(since_ms: i64) -> u64 {
@@ -325,6 +332,7 @@ impl Pipeline {
         let id = capture.capture_id;
         // Extraction and the face networks are CPU-heavy: off the async threads.
         let capture = Arc::new(capture);
+        let probe_started = Instant::now();
         let probe = match self.probe(capture.clone()).await {
             Ok(p) => p,
             Err(reason) => return self.reject(&inbound, Some(id), reason).await,
@@ -366,6 +374,7 @@ impl Pipeline {
                 capture,
                 notes,
                 received_ms,
+                probe_ms: millis(probe_started.elapsed()),
             };
             tokio::spawn(async move { this.local_match(job, Some(stored_rx)).await });
         }
@@ -490,13 +499,17 @@ impl Pipeline {
             capture,
             notes,
             received_ms,
+            probe_ms,
         } = job;
         let purpose = capture.purpose;
+        let queued = Instant::now();
         let Ok(slot) = self.match_slots.acquire().await else {
             return;
         };
+        let queue_ms = millis(queued.elapsed());
         let installed = self.watchlist.current();
         let version = installed.version;
+        let matching = Instant::now();
         let outcome = match tokio::task::spawn_blocking(move || decide(installed.gallery(), &probe))
             .await
         {
@@ -506,6 +519,7 @@ impl Pipeline {
                 return;
             }
         };
+        let match_ms = millis(matching.elapsed());
         // The next capture may match while this one waits for its storage (if it still does).
         drop(slot);
         if let Some(stored) = stored
@@ -551,10 +565,18 @@ impl Pipeline {
                 return;
             }
         }
-        info!(capture_id = %id, station, decision = ?result.decision, latency_ms = result.latency_ms, "local result");
-        self.shared
-            .metrics
-            .local_result(result.decision, result.latency_ms);
+        info!(
+            capture_id = %id, station, decision = ?result.decision, latency_ms = result.latency_ms, probe_ms,
+            queue_ms, match_ms, "local result"
+        );
+        let metrics = &self.shared.metrics;
+        metrics.local_result(result.decision, result.latency_ms);
+        for (stage, ms) in crate::metrics::STAGES
+            .into_iter()
+            .zip([probe_ms, queue_ms, match_ms])
+        {
+            metrics.local_stage(stage, ms);
+        }
         self.audit.record(
             "system",
             "result.local",
@@ -565,7 +587,7 @@ impl Pipeline {
             }),
         );
         self.publish_and_mark(id, &station, &result).await;
-        if crate::memory::trim_due(std::time::Instant::now()) {
+        if crate::memory::trim_due(Instant::now()) {
             // Off the answer's path: the officer already has it.
             tokio::task::spawn_blocking(crate::memory::release_freed_memory);
         }
@@ -723,22 +745,26 @@ impl Pipeline {
         }
         for id in pending {
             match self.store.capture_async(id).await {
-                Ok(Some((rec, capture))) => match self.probe(Arc::new(capture.clone())).await {
-                    Ok(probe) => {
-                        let job = ToMatch {
-                            id,
-                            station: rec.station_id,
-                            probe,
-                            capture: Arc::new(capture),
-                            notes: Vec::new(),
-                            received_ms: rec.received_at_ms,
-                        };
-                        self.local_match(job, None).await;
+                Ok(Some((rec, capture))) => {
+                    let probe_started = Instant::now();
+                    match self.probe(Arc::new(capture.clone())).await {
+                        Ok(probe) => {
+                            let job = ToMatch {
+                                id,
+                                station: rec.station_id,
+                                probe,
+                                capture: Arc::new(capture),
+                                notes: Vec::new(),
+                                received_ms: rec.received_at_ms,
+                                probe_ms: millis(probe_started.elapsed()),
+                            };
+                            self.local_match(job, None).await;
+                        }
+                        Err(reason) => {
+                            warn!(capture_id = %id, %reason, "stored capture no longer parses")
+                        }
                     }
-                    Err(reason) => {
-                        warn!(capture_id = %id, %reason, "stored capture no longer parses")
-                    }
-                },
+                }
                 Ok(None) => {}
                 Err(e) => {
                     error!(capture_id = %id, error = %e, "stored capture unreadable; skipped")

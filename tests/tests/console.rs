@@ -555,4 +555,13 @@ async fn the_console_in_a_real_browser() {
         m.contains("hotspot_local_results_total{decision=\"hit\"} 1"),
         "{m}"
     );
+    // The hit's way to its answer, stage by stage: each stage observed once.
+    for stage in ["probe", "queue", "match"] {
+        assert!(
+            m.contains(&format!(
+                "hotspot_local_stage_seconds_count{{stage=\"{stage}\"}} 1"
+            )),
+            "{stage}: {m}"
+        );
+    }
 }

@@ -645,6 +645,7 @@ async fn metrics_listener_serves_metrics_health_and_status_without_login() {
     let p = e.console.pipeline.clone();
     p.shared.metrics.local_result(Decision::Hit, 40);
     p.shared.metrics.local_result(Decision::NoHit, 3);
+    p.shared.metrics.local_stage("match", 600);
     let app = crate::metrics::router(p);
     let get = |path: &'static str| {
         let app = app.clone();
@@ -671,6 +672,9 @@ async fn metrics_listener_serves_metrics_health_and_status_without_login() {
         "hotspot_local_results_total{decision=\"no_hit\"} 1",
         "hotspot_local_match_latency_seconds_bucket{le=\"0.05\"} 2",
         "hotspot_local_match_latency_seconds_count 2",
+        "hotspot_local_stage_seconds_bucket{le=\"0.5\",stage=\"match\"} 0",
+        "hotspot_local_stage_seconds_bucket{le=\"1.0\",stage=\"match\"} 1",
+        "hotspot_local_stage_seconds_count{stage=\"probe\"} 0",
         "hotspot_central_results_total 0",
         "hotspot_backlog_captures 0",
         "hotspot_backlog_oldest_age_seconds 0",
