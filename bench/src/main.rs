@@ -171,9 +171,7 @@ fn real_main() -> anyhow::Result<()> {
         models,
     }) = &cli.command
     {
-        let r = matcher_alone::measure(bundle, pool, models)?;
-        println!("{}", serde_json::to_string(&r)?);
-        return Ok(());
+        return matcher_alone::child_main(bundle, pool, models);
     }
     let quick = cli.quick;
     let opts = run::Options {

@@ -1,8 +1,9 @@
-//! The matcher-alone baseline, run in a child process (`hotspot-bench matcher-alone`) so that its index is freed
-//! with the process and never resident at the same time as the gateway's: the same signed snapshot the gateway
-//! installs, built into the same index by the gateway's own [`Watchlist::build`], then every capture of the pools
-//! taken from its JSON to a decision (`probe_from_capture` + `decide`, the gateway's local-answer path without
-//! storage or MQTT), one at a time.
+//! The matcher-alone baseline, run in a child process (`hotspot-bench matcher-alone`) so that its memory is
+//! its own and freed with the process: the same signed snapshot the gateway installs, built into the same index by
+//! the gateway's own [`Watchlist::build`], then every capture of the pools taken from its JSON to a decision
+//! (`probe_from_capture` + `decide`, the gateway's local-answer path without storage or MQTT), one at a time. The
+//! child stays up, idle, while the gateway is measured, and times a pool again on request ([`Child::retime`]), so
+//! that each scenario's baseline brackets it in time.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, Write as _};
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, anyhow, bail};
 use hotspot_device_protocols::bundle::{MAX_BUNDLE_BYTES, WatchlistContent, decode_unverified};
-use hotspot_device_protocols::station::decode_capture;
+use hotspot_device_protocols::station::{Capture, decode_capture};
 use hotspot_gateway::watchlist::Watchlist;
 use hotspot_matcher::probe::{decide, probe_from_capture};
 use serde::{Deserialize, Serialize};
@@ -79,6 +80,25 @@ pub struct KindCost {
 }
 
 impl Report {
+    /// Replaces pool `kind`'s times and cost (the bracketing baseline of a scenario).
+    pub fn set_kind(&mut self, kind: Kind, items: Vec<Item>, cost: KindCost) {
+        let name = kind.name();
+        self.items.retain(|i| i.kind != name);
+        self.items.extend(items);
+        self.costs.retain(|c| c.kind != name);
+        self.costs.push(cost);
+    }
+
+    /// Pool `kind`'s items.
+    pub fn items_of(&self, kind: Kind) -> Vec<Item> {
+        let name = kind.name();
+        self.items
+            .iter()
+            .filter(|i| i.kind == name)
+            .cloned()
+            .collect()
+    }
+
     /// What `kind`'s pool cost.
     pub fn cost(&self, kind: Kind) -> Option<&KindCost> {
         let name = kind.name();
@@ -125,8 +145,75 @@ pub fn write_pool_file(
     Ok(())
 }
 
-/// Runs the measurement in this process (the `matcher-alone` subcommand) and returns the report.
-pub fn measure(bundle: &Path, pool: &Path, models: &Path) -> anyhow::Result<Report> {
+/// One more timing of a kind's pool, asked for while the benchmark runs (see [`Child::retime`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pass {
+    /// The pool's captures, in pool order.
+    pub items: Vec<Item>,
+    /// What the pass cost.
+    pub cost: KindCost,
+}
+
+/// The matcher-alone side, ready to time any of its pools (index built, face engine loaded, captures decoded).
+struct Prepared {
+    installed: hotspot_gateway::watchlist::Installed,
+    engine: hotspot_matcher::face::FaceEngine,
+    /// Per kind name, in pool-file order: (pool index, capture).
+    kinds: Vec<(String, Vec<(usize, Capture)>)>,
+}
+
+impl Prepared {
+    /// Times every capture of pool `kind` once, one at a time, after two warm-up captures.
+    fn time_kind(&self, kind: &str) -> anyhow::Result<Pass> {
+        let these = self
+            .kinds
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, c)| c)
+            .ok_or_else(|| anyhow!("no pool of kind {kind}"))?;
+        // Warm caches and lazily built state, as the gateway's warm-up captures do.
+        if let Some((_, c)) = these.first() {
+            for _ in 0..2 {
+                if let Ok(p) = probe_from_capture(c, Some(&self.engine)) {
+                    std::hint::black_box(decide(self.installed.gallery(), &p));
+                }
+            }
+        }
+        let mark = CpuMark::now(Pids::default());
+        let mut items = Vec::with_capacity(these.len());
+        for (i, capture) in these {
+            items.push(time_one(kind, *i, capture, &self.engine, &self.installed)?);
+        }
+        let cpu = mark.until(&CpuMark::now(Pids::default()));
+        let cost = KindCost {
+            kind: kind.to_owned(),
+            captures: these.len(),
+            wall_s: cpu.wall_s,
+            cpu_s: cpu.bench_cores.unwrap_or(f64::NAN) * cpu.wall_s,
+            others_cores: cpu.others_cores,
+        };
+        Ok(Pass { items, cost })
+    }
+}
+
+/// The `matcher-alone` subcommand: builds the index, times every pool once and prints the [`Report`] as one JSON
+/// line; then, for each kind name read on stdin (one per line), times that pool again and prints a [`Pass`] line,
+/// until stdin closes.
+pub fn child_main(bundle: &Path, pool: &Path, models: &Path) -> anyhow::Result<()> {
+    let (prepared, report) = measure(bundle, pool, models)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    out.flush()?;
+    for line in std::io::stdin().lock().lines() {
+        let pass = prepared.time_kind(line?.trim())?;
+        writeln!(out, "{}", serde_json::to_string(&pass)?)?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Builds the matcher alone's index and times every pool once.
+fn measure(bundle: &Path, pool: &Path, models: &Path) -> anyhow::Result<(Prepared, Report)> {
     let t = Instant::now();
     let bytes = std::fs::read(bundle).with_context(|| format!("reading {}", bundle.display()))?;
     let payload = decode_unverified(&bytes, MAX_BUNDLE_BYTES)?;
@@ -142,7 +229,7 @@ pub fn measure(bundle: &Path, pool: &Path, models: &Path) -> anyhow::Result<Repo
     drop(content);
     let (rss_mib, hwm_mib) = crate::procs::memory_mib(std::process::id()).unwrap_or_default();
     let engine = hotspot_central::models::load_face_engine(models)?;
-    let mut captures: Vec<(String, usize, Vec<u8>)> = Vec::new();
+    let mut kinds: Vec<(String, Vec<(usize, Capture)>)> = Vec::new();
     let f = std::fs::File::open(pool).with_context(|| format!("reading {}", pool.display()))?;
     for line in std::io::BufReader::new(f).lines() {
         let line = line?;
@@ -150,53 +237,36 @@ pub fn measure(bundle: &Path, pool: &Path, models: &Path) -> anyhow::Result<Repo
         let (Some(kind), Some(i), Some(json)) = (parts.next(), parts.next(), parts.next()) else {
             bail!("malformed pool line");
         };
-        captures.push((kind.to_owned(), i.parse()?, json.as_bytes().to_vec()));
-    }
-    let mut items = Vec::with_capacity(captures.len());
-    let mut costs: Vec<KindCost> = Vec::new();
-    let mut kinds: Vec<String> = captures.iter().map(|(k, _, _)| k.clone()).collect();
-    kinds.dedup();
-    for kind in kinds {
-        let these: Vec<_> = captures
-            .iter()
-            .filter(|(k, _, _)| *k == kind)
-            .map(|(_, i, json)| {
-                decode_capture(json)
-                    .map(|c| (*i, c))
-                    .map_err(|e| anyhow!("pool capture: {}", e.reason))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        // Warm caches and lazily built state, as the gateway's warm-up captures do.
-        if let Some((_, c)) = these.first() {
-            for _ in 0..2 {
-                if let Ok(p) = probe_from_capture(c, Some(&engine)) {
-                    std::hint::black_box(decide(installed.gallery(), &p));
-                }
-            }
+        let capture =
+            decode_capture(json.as_bytes()).map_err(|e| anyhow!("pool capture: {}", e.reason))?;
+        let entry = (i.parse()?, capture);
+        match kinds.last_mut() {
+            Some((k, v)) if k == kind => v.push(entry),
+            _ => kinds.push((kind.to_owned(), vec![entry])),
         }
-        let mark = CpuMark::now(Pids::default());
-        for (i, capture) in &these {
-            let item = time_one(&kind, *i, capture, &engine, &installed)?;
-            items.push(item);
-        }
-        let cpu = mark.until(&CpuMark::now(Pids::default()));
-        costs.push(KindCost {
-            kind,
-            captures: these.len(),
-            wall_s: cpu.wall_s,
-            cpu_s: cpu.bench_cores.unwrap_or(f64::NAN) * cpu.wall_s,
-            others_cores: cpu.others_cores,
-        });
     }
-    Ok(Report {
-        subjects: installed.subjects,
+    let prepared = Prepared {
+        installed,
+        engine,
+        kinds,
+    };
+    let mut items = Vec::new();
+    let mut costs = Vec::new();
+    for (kind, _) in &prepared.kinds {
+        let pass = prepared.time_kind(kind)?;
+        items.extend(pass.items);
+        costs.push(pass.cost);
+    }
+    let report = Report {
+        subjects: prepared.installed.subjects,
         decode_s,
         build_s,
         rss_mib,
         hwm_mib,
         items,
         costs,
-    })
+    };
+    Ok((prepared, report))
 }
 
 /// One capture taken to a decision, timed.
@@ -225,11 +295,26 @@ fn time_one(
     }
 }
 
-/// Runs [`measure`] in a child process of this executable; its log goes to `log`.
-pub fn run_child(bundle: &Path, pool: &Path, models: &Path, log: &Path) -> anyhow::Result<Report> {
+/// The matcher-alone child process, kept running (idle, its index resident) while the benchmark runs, so that a
+/// pool can be timed again right after the gateway was measured with it ([`Child::retime`]): the same code on the
+/// same machine minutes apart differs by up to about 10% here, which is more than the overhead being measured.
+pub struct Child {
+    process: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    log: PathBuf,
+}
+
+/// Starts the child; returns its first report (every pool timed once) and the child, waiting for requests.
+pub fn start_child(
+    bundle: &Path,
+    pool: &Path,
+    models: &Path,
+    log: &Path,
+) -> anyhow::Result<(Report, Child)> {
     let exe: PathBuf = std::env::current_exe()?;
     let stderr = std::fs::File::create(log)?;
-    let out = Command::new(exe)
+    let mut process = Command::new(exe)
         .arg("matcher-alone")
         .arg("--bundle")
         .arg(bundle)
@@ -237,13 +322,55 @@ pub fn run_child(bundle: &Path, pool: &Path, models: &Path, log: &Path) -> anyho
         .arg(pool)
         .arg("--models")
         .arg(models)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .stderr(stderr)
-        .output()
+        .spawn()
         .context("starting the matcher-alone child")?;
-    if !out.status.success() {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        bail!("matcher-alone child failed ({}):\n{text}", out.status);
+    let (Some(stdin), Some(stdout)) = (process.stdin.take(), process.stdout.take()) else {
+        let _ = process.kill();
+        let _ = process.wait();
+        bail!("matcher-alone child without pipes");
+    };
+    let mut child = Child {
+        process,
+        stdin: Some(stdin),
+        stdout: std::io::BufReader::new(stdout),
+        log: log.to_owned(),
+    };
+    let report = child.read_line()?;
+    Ok((report, child))
+}
+
+impl Child {
+    /// Times pool `kind` again (two warm-up captures, then each capture once), in the child.
+    pub fn retime(&mut self, kind: Kind) -> anyhow::Result<Pass> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| anyhow!("matcher-alone child closed"))?;
+        writeln!(stdin, "{}", kind.name())?;
+        stdin.flush()?;
+        self.read_line()
     }
-    serde_json::from_slice(&out.stdout).context("matcher-alone child output")
+
+    fn read_line<T: serde::de::DeserializeOwned>(&mut self) -> anyhow::Result<T> {
+        let mut line = String::new();
+        let n = self.stdout.read_line(&mut line)?;
+        if n == 0 {
+            let status = self.process.wait()?;
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            bail!("matcher-alone child failed ({status}):\n{text}");
+        }
+        serde_json::from_str(&line).context("matcher-alone child output")
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // Closing stdin ends the child; it holds nothing that needs a clean exit.
+        drop(self.stdin.take());
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
 }

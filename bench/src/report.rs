@@ -112,8 +112,15 @@ pub struct ScenarioResult {
     pub gateway_internal_ms: Option<Summary>,
     /// Same pattern through the same broker, answered by the echo client.
     pub bus_floor_ms: Option<Summary>,
-    /// The matcher alone on the same captures (capture -> decision), one at a time.
+    /// The matcher alone on the same captures (capture -> decision), one at a time: since session 8, per capture
+    /// the mean of the pass before the scenario and the pass right after it (`matcher_alone_before_ms`,
+    /// `matcher_alone_after_ms`); before, the first pass only.
     pub matcher_alone_ms: Option<Summary>,
+    /// The matcher alone's pass before the scenario (the first pass, or the one after the previous scenario of
+    /// the same capture kind), on the captures sent.
+    pub matcher_alone_before_ms: Option<Summary>,
+    /// The matcher alone's pass timed right after the scenario, on the captures sent.
+    pub matcher_alone_after_ms: Option<Summary>,
     /// Per capture: latency - its matcher-alone time - the bus floor's p50 (the issue's definition).
     pub overhead_ms: Option<Summary>,
     /// The ideal gateway (sustained scenarios): the echo client answering each capture after the matcher alone's
@@ -133,6 +140,13 @@ pub struct ScenarioResult {
     pub matcher_probe_ms: Option<Summary>,
     /// Matcher alone, probe -> decision part (1:N searches, fusion), ms.
     pub matcher_decide_ms: Option<Summary>,
+    /// The gateway's own stage times for the same captures (its `local result` log lines): the probe (templates,
+    /// face), the wait for the matcher, the 1:N searches and fusion, ms. None in results from before session 8.
+    pub gateway_probe_ms: Option<Summary>,
+    /// See `gateway_probe_ms`.
+    pub gateway_queue_ms: Option<Summary>,
+    /// See `gateway_probe_ms`.
+    pub gateway_match_ms: Option<Summary>,
     /// Matcher alone: CPU time per capture of this kind (all threads), ms.
     pub matcher_alone_cpu_ms: Option<f64>,
     /// Other people's work on the machine while the matcher alone was timed, cores.
@@ -541,17 +555,18 @@ impl Report {
                  time. Ideal gateway (sustained only): the echo client answering each capture after the matcher \
                  alone's time for it, one at a time, through the same broker. Overhead: per capture, latency - the \
                  ideal's latency for the same capture; formula: latency - its matcher-alone time - the bus floor's \
-                 p50. Ratio: latency p50 / ideal p50.\n"
+                 p50. Ratio: latency p50 / ideal p50. Matcher alone: per capture, the mean of a pass timed before the \
+                 scenario and one timed right after it (in brackets; runs before 2026-11-30 have the first pass only).\n"
             );
             let _ = writeln!(
                 t,
-                "| scenario | answered | p50 | p99 | max | gateway's own p50 | bus floor p50 / p99 | matcher alone p50 / p99 | ideal p50 / p99 | overhead p50 / p99 | formula p50 | ratio p50 | hits (false) |"
+                "| scenario | answered | p50 | p99 | max | gateway's own p50 | bus floor p50 / p99 | matcher alone p50 / p99 (p50 of the passes before, after) | ideal p50 / p99 | overhead p50 / p99 | formula p50 | ratio p50 | hits (false) |"
             );
             let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             for r in &timed {
                 let _ = writeln!(
                     t,
-                    "| {} | {}/{} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} | {}/{} ({}) |",
+                    "| {} | {}/{} | {} | {} | {} | {} | {} / {} | {} / {}{} | {} / {} | {} / {} | {} | {} | {}/{} ({}) |",
                     r.name,
                     r.answered,
                     r.sent,
@@ -563,6 +578,10 @@ impl Report {
                     opt_ms(r.bus_floor_ms, |s| s.p99),
                     opt_ms(r.matcher_alone_ms, |s| s.p50),
                     opt_ms(r.matcher_alone_ms, |s| s.p99),
+                    match (r.matcher_alone_before_ms, r.matcher_alone_after_ms) {
+                        (Some(b), Some(a)) => format!(" ({}, {})", fmt_ms(b.p50), fmt_ms(a.p50)),
+                        _ => String::new(),
+                    },
                     opt_ms(r.ideal_ms, |s| s.p50),
                     opt_ms(r.ideal_ms, |s| s.p99),
                     opt_ms(r.overhead_vs_ideal_ms, |s| s.p50),
@@ -584,13 +603,16 @@ impl Report {
             );
             let _ = writeln!(
                 t,
-                "| scenario | drain s | matcher alone s | bus floor s | answers/s | gateway CPU | central CPU | bench CPU | others' CPU | CPU ms/capture: gateway / matcher alone (others' CPU then) | matcher alone p50: probe / decide ms | gateway RSS max MiB | payload KiB |"
+                "| scenario | drain s | matcher alone s | bus floor s | answers/s | gateway CPU | central CPU | bench CPU | others' CPU | CPU ms/capture: gateway / matcher alone (others' CPU then) | matcher alone p50: probe / decide ms | gateway p50: probe / queue / match ms | gateway RSS max MiB | payload KiB |"
             );
-            let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+            let _ = writeln!(
+                t,
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            );
             for r in &timed {
                 let _ = writeln!(
                     t,
-                    "| {} | {:.1} | {:.1} | {} | {:.2} | {} | {} | {} | {} | {} / {} ({}) | {} / {} | {:.0} | {} |",
+                    "| {} | {:.1} | {:.1} | {} | {:.2} | {} | {} | {} | {} | {} / {} ({}) | {} / {} | {} / {} / {} | {:.0} | {} |",
                     r.name,
                     r.drain_s,
                     r.matcher_alone_drain_s,
@@ -607,6 +629,9 @@ impl Report {
                     cores(r.matcher_alone_others_cores),
                     opt_ms(r.matcher_probe_ms, |s| s.p50),
                     opt_ms(r.matcher_decide_ms, |s| s.p50),
+                    opt_ms(r.gateway_probe_ms, |s| s.p50),
+                    opt_ms(r.gateway_queue_ms, |s| s.p50),
+                    opt_ms(r.gateway_match_ms, |s| s.p50),
                     r.gateway_rss_max_mib,
                     r.payload_bytes_mean
                         .map_or("-".into(), |b| format!("{:.0}", b / 1024.0))
@@ -879,6 +904,11 @@ mod tests {
             bus_floor_drain_s: Some(119.0),
             matcher_probe_ms: Some(s(80.0)),
             matcher_decide_ms: Some(s(200.0)),
+            matcher_alone_before_ms: Some(s(240.0)),
+            matcher_alone_after_ms: Some(s(260.0)),
+            gateway_probe_ms: Some(s(55.0)),
+            gateway_queue_ms: Some(s(0.0)),
+            gateway_match_ms: Some(s(610.0)),
             matcher_alone_cpu_ms: Some(500.0),
             matcher_alone_others_cores: Some(0.5),
             gateway_cpu_ms: Some(560.0),

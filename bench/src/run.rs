@@ -365,8 +365,8 @@ async fn run_watchlist(
         opts.models.clone(),
         dir.join("matcher-alone.log"),
     );
-    let matcher =
-        tokio::task::spawn_blocking(move || matcher_alone::run_child(&b, &p, &m, &l)).await??;
+    let (matcher, child) =
+        tokio::task::spawn_blocking(move || matcher_alone::start_child(&b, &p, &m, &l)).await??;
     info!(
         build_s = matcher.build_s,
         rss_mib = matcher.rss_mib,
@@ -503,7 +503,9 @@ async fn run_watchlist(
         fleet: None,
         echo: None,
         pools: &pools,
-        matcher: &matcher,
+        passes: HashMap::new(),
+        matcher,
+        child: Some(child),
         floors: HashMap::new(),
         warmed: HashSet::new(),
         echo_bytes: Arc::new(std::sync::atomic::AtomicUsize::new(400)),
@@ -579,6 +581,60 @@ struct Measured {
     hwm_mib: Option<f64>,
     /// First send to last answer, s.
     drain_s: f64,
+    /// The gateway's own stage times of the local results it logged meanwhile (empty for the echo).
+    stages: Stages,
+}
+
+/// The gateway's stage times (its `local result` log lines: `probe_ms`, `queue_ms`, `match_ms`), ms.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Stages {
+    probe: Vec<f64>,
+    queue: Vec<f64>,
+    matching: Vec<f64>,
+}
+
+/// The stage times of the `local result` lines the gateway's JSON log holds from byte `from` on.
+fn read_stages(log: &Path, from: u64) -> Stages {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut text = String::new();
+    let read = std::fs::File::open(log).and_then(|mut f| {
+        f.seek(SeekFrom::Start(from))?;
+        f.read_to_string(&mut text)
+    });
+    if let Err(e) = read {
+        warn!(log = %log.display(), error = %e, "cannot read the gateway's log for its stage times");
+    }
+    parse_stages(&text)
+}
+
+fn parse_stages(text: &str) -> Stages {
+    let mut out = Stages::default();
+    for line in text.lines().filter(|l| l.contains("\"local result\"")) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let f = &v["fields"];
+        if f["message"] != "local result" {
+            continue;
+        }
+        let (Some(p), Some(q), Some(m)) = (
+            f["probe_ms"].as_f64(),
+            f["queue_ms"].as_f64(),
+            f["match_ms"].as_f64(),
+        ) else {
+            continue;
+        };
+        out.probe.push(p);
+        out.queue.push(q);
+        out.matching.push(m);
+    }
+    out
+}
+
+/// The matcher alone's two passes around a scenario: capture-to-decision ms by pool index.
+struct Bracket {
+    before: BTreeMap<usize, f64>,
+    after: BTreeMap<usize, f64>,
 }
 
 /// Bus floor of a pattern.
@@ -595,7 +651,12 @@ struct Env<'a> {
     fleet: Option<Fleet>,
     echo: Option<Echo>,
     pools: &'a BTreeMap<Kind, Vec<PoolCapture>>,
-    matcher: &'a matcher_alone::Report,
+    /// The matcher alone's times: its first pass, then for each kind the bracketing mean of its last scenario.
+    matcher: matcher_alone::Report,
+    /// The child, idle between requests to time a pool again (None once it has failed).
+    child: Option<matcher_alone::Child>,
+    /// Each kind's latest measured pass (its first, or the one after its last scenario).
+    passes: HashMap<Kind, Vec<matcher_alone::Item>>,
     floors: HashMap<String, Floor>,
     warmed: HashSet<Kind>,
     echo_bytes: Arc<std::sync::atomic::AtomicUsize>,
@@ -672,6 +733,7 @@ impl Env<'_> {
             }
         };
         let gw = stack.gateway.pid();
+        let log_from = std::fs::metadata(&stack.gateway.log).map_or(0, |m| m.len());
         tracker.begin();
         stack.sampler.reset();
         let hwm_reset = procs::reset_peak(gw);
@@ -723,7 +785,12 @@ impl Env<'_> {
         } else {
             None
         };
+        let stages = match target {
+            Target::Gateway => read_stages(&stack.gateway.log, log_from),
+            Target::Echo => Stages::default(),
+        };
         Ok(Measured {
+            stages,
             complete,
             cpu: mark0.until(&mark1),
             rss_max_mib: stack.sampler.max_rss_mib(),
@@ -856,9 +923,22 @@ impl Env<'_> {
                 .filter_map(|(_, a)| a.as_ref().map(|a| a.bytes as f64)),
         )
         .map_or(400, |b| b.round() as usize);
+        let bracket = self.bracket(sc.kind).await;
+        if bracket.is_none() {
+            notes.push(
+                "the matcher alone could not be timed again after this scenario: its baseline is from earlier"
+                    .into(),
+            );
+        }
         let floor = self.floor(stack, sc, result_bytes).await?;
         let ideal = self.ideal(stack, sc, result_bytes).await?;
-        let mut r = self.result(sc, &m, Some(floor), ideal.as_ref().map(|i| &i.record))?;
+        let mut r = self.result(
+            sc,
+            &m,
+            Some(floor),
+            ideal.as_ref().map(|i| &i.record),
+            bracket.as_ref(),
+        )?;
         r.central_answered = central;
         r.notes.extend(notes);
         if !central_done {
@@ -868,6 +948,61 @@ impl Env<'_> {
         Ok(r)
     }
 
+    /// Times pool `kind` again in the matcher-alone child, right after the gateway was measured with it, and makes
+    /// the mean of that pass and the one before (the previous scenario's, or the first) the baseline: the two
+    /// passes bracket the gateway's measurement in time. None (baseline unchanged) if the child fails.
+    async fn bracket(&mut self, kind: Kind) -> Option<Bracket> {
+        let mut child = self.child.take()?;
+        let (child, pass) = tokio::task::spawn_blocking(move || {
+            let pass = child.retime(kind);
+            (child, pass)
+        })
+        .await
+        .ok()?;
+        let pass = match pass {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "the matcher-alone child failed; baselines stay as they are");
+                return None;
+            }
+        };
+        self.child = Some(child);
+        let before = self
+            .passes
+            .remove(&kind)
+            .unwrap_or_else(|| self.matcher.items_of(kind));
+        let after = pass.items;
+        let by_index: HashMap<usize, &matcher_alone::Item> =
+            before.iter().map(|i| (i.pool_index, i)).collect();
+        let mean: Vec<matcher_alone::Item> = after
+            .iter()
+            .map(|a| match by_index.get(&a.pool_index) {
+                Some(b) => matcher_alone::Item {
+                    probe_ms: (a.probe_ms + b.probe_ms) / 2.0,
+                    decide_ms: (a.decide_ms + b.decide_ms) / 2.0,
+                    ..a.clone()
+                },
+                None => a.clone(),
+            })
+            .collect();
+        let mut cost = pass.cost;
+        if let Some(b) = self.matcher.cost(kind) {
+            // Per capture, the mean of the two passes' CPU.
+            let per = |c: &matcher_alone::KindCost| c.cpu_s / c.captures.max(1) as f64;
+            cost.cpu_s = (per(&cost) + per(b)) / 2.0 * cost.captures as f64;
+        }
+        self.matcher.set_kind(kind, mean, cost);
+        let totals = |items: &[matcher_alone::Item]| -> BTreeMap<usize, f64> {
+            items.iter().map(|i| (i.pool_index, i.total_ms())).collect()
+        };
+        let bracket = Bracket {
+            before: totals(&before),
+            after: totals(&after),
+        };
+        self.passes.insert(kind, after);
+        Some(bracket)
+    }
+
     /// The scenario's figures from a measurement.
     fn result(
         &self,
@@ -875,6 +1010,7 @@ impl Env<'_> {
         m: &Measured,
         floor: Option<Floor>,
         ideal: Option<&Record>,
+        bracket: Option<&Bracket>,
     ) -> anyhow::Result<ScenarioResult> {
         let pool = self.pool(sc.kind)?;
         let service = self.matcher.service_ms(sc.kind);
@@ -906,6 +1042,18 @@ impl Env<'_> {
             .filter_map(|(s, _)| service.get(&s.pool_index).copied())
             .collect();
         let matcher_alone = Summary::of(&matcher_ms);
+        let sent_times = |times: &BTreeMap<usize, f64>| {
+            let v: Vec<f64> = m
+                .record
+                .captures
+                .iter()
+                .filter_map(|(s, _)| times.get(&s.pool_index).copied())
+                .collect();
+            Summary::of(&v)
+        };
+        let (matcher_before, matcher_after) = bracket
+            .map(|b| (sent_times(&b.before), sent_times(&b.after)))
+            .unwrap_or_default();
         let parts = self.matcher.parts_ms(sc.kind);
         let sent_parts: Vec<(f64, f64)> = m
             .record
@@ -981,6 +1129,8 @@ impl Env<'_> {
             gateway_internal_ms: Summary::of(&gateway_ms),
             bus_floor_ms: floor.and_then(|f| f.latency),
             matcher_alone_ms: matcher_alone,
+            matcher_alone_before_ms: matcher_before,
+            matcher_alone_after_ms: matcher_after,
             overhead_ms: Summary::of(&overhead),
             ideal_ms,
             overhead_vs_ideal_ms: Summary::of(&vs_ideal),
@@ -988,6 +1138,9 @@ impl Env<'_> {
             ratio_p50_formula: ratio_formula,
             drain_s: m.drain_s,
             bus_floor_drain_s: floor.map(|f| f.drain_s),
+            gateway_probe_ms: Summary::of(&m.stages.probe),
+            gateway_queue_ms: Summary::of(&m.stages.queue),
+            gateway_match_ms: Summary::of(&m.stages.matching),
             matcher_probe_ms: Summary::of(&sent_parts.iter().map(|p| p.0).collect::<Vec<_>>()),
             matcher_decide_ms: Summary::of(&sent_parts.iter().map(|p| p.1).collect::<Vec<_>>()),
             matcher_alone_cpu_ms: cost
@@ -1106,9 +1259,10 @@ impl Env<'_> {
             rss_max_mib: stack.sampler.max_rss_mib(),
             hwm_mib: None,
             drain_s: 0.0,
+            stages: Stages::default(),
         };
         let m = last.unwrap_or(empty);
-        let mut r = self.result(sc, &m, None, None)?;
+        let mut r = self.result(sc, &m, None, None, None)?;
         // The headline figures of a ramp are those of its last step.
         r.ramp = Some(ramp);
         Ok(r)
@@ -1139,4 +1293,40 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
         n += 1;
     }
     (n > 0).then(|| sum / n as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn stage_times_come_from_local_result_lines_only() {
+        let log = concat!(
+            r#"{"timestamp":"t","level":"INFO","fields":{"message":"capture accepted","capture_id":"a"},"target":"g"}"#,
+            "\n",
+            r#"{"timestamp":"t","level":"INFO","fields":{"message":"local result","capture_id":"a","latency_ms":705,"probe_ms":54,"queue_ms":0,"match_ms":640},"target":"g"}"#,
+            "\n",
+            r#"{"timestamp":"t","level":"INFO","fields":{"message":"central result for \"local result\"","probe_ms":1,"queue_ms":1,"match_ms":1},"target":"g"}"#,
+            "\n",
+            r#"{"timestamp":"t","level":"INFO","fields":{"message":"local result","capture_id":"b","latency_ms":9,"probe_ms":3,"queue_ms":2,"match_ms":4},"target":"g"}"#,
+            "\n",
+            "not json \"local result\"\n",
+        );
+        let s = parse_stages(log);
+        assert_eq!(s.probe, vec![54.0, 3.0]);
+        assert_eq!(s.queue, vec![0.0, 2.0]);
+        assert_eq!(s.matching, vec![640.0, 4.0]);
+        // Read from an offset: only the lines after it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.log");
+        std::fs::write(&path, log).unwrap();
+        let from = log.find("\n{").unwrap() as u64 + 1;
+        let later = read_stages(&path, from + 1);
+        assert_eq!(later.probe, vec![3.0]);
+        assert_eq!(
+            read_stages(&dir.path().join("missing.log"), 0),
+            Stages::default()
+        );
+    }
 }

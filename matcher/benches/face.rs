@@ -1,5 +1,6 @@
 //! Benchmarks of the face pipeline (`hotspot_matcher::face`) and of the 1:N face index.
 //!
+//! - `face_decode_jpeg`: `decode::decode_photo` of that photo (1536x1152 JPEG, 339 KiB);
 //! - `face_detect`: YuNet on one decoded photo (1536x1152 JPEG of `../shared/data/faces`), shrink included;
 //! - `face_embed`: size check, alignment, blur check and SFace for the detected face;
 //! - `face_analyze_jpeg`: the whole `FaceEngine::analyze` from JPEG bytes (decoding included);
@@ -55,6 +56,9 @@ fn models(c: &mut Criterion) {
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(8));
+    group.bench_function("face_decode_jpeg", |b| {
+        b.iter(|| decode_photo(black_box(&jpeg)).unwrap())
+    });
     group.bench_function("face_detect", |b| {
         b.iter(|| engine.detect(black_box(&photo)).unwrap())
     });
