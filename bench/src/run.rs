@@ -631,6 +631,27 @@ fn parse_stages(text: &str) -> Stages {
     out
 }
 
+/// Per pool capture, the mean of its times in the passes `before` and `after` (decision and candidate from
+/// `after`); a capture only `after` has keeps its time.
+fn bracket_mean(
+    before: &[matcher_alone::Item],
+    after: &[matcher_alone::Item],
+) -> Vec<matcher_alone::Item> {
+    let by_index: HashMap<usize, &matcher_alone::Item> =
+        before.iter().map(|i| (i.pool_index, i)).collect();
+    after
+        .iter()
+        .map(|a| match by_index.get(&a.pool_index) {
+            Some(b) => matcher_alone::Item {
+                probe_ms: (a.probe_ms + b.probe_ms) / 2.0,
+                decide_ms: (a.decide_ms + b.decide_ms) / 2.0,
+                ..a.clone()
+            },
+            None => a.clone(),
+        })
+        .collect()
+}
+
 /// The matcher alone's two passes around a scenario: capture-to-decision ms by pool index.
 struct Bracket {
     before: BTreeMap<usize, f64>,
@@ -972,19 +993,7 @@ impl Env<'_> {
             .remove(&kind)
             .unwrap_or_else(|| self.matcher.items_of(kind));
         let after = pass.items;
-        let by_index: HashMap<usize, &matcher_alone::Item> =
-            before.iter().map(|i| (i.pool_index, i)).collect();
-        let mean: Vec<matcher_alone::Item> = after
-            .iter()
-            .map(|a| match by_index.get(&a.pool_index) {
-                Some(b) => matcher_alone::Item {
-                    probe_ms: (a.probe_ms + b.probe_ms) / 2.0,
-                    decide_ms: (a.decide_ms + b.decide_ms) / 2.0,
-                    ..a.clone()
-                },
-                None => a.clone(),
-            })
-            .collect();
+        let mean = bracket_mean(&before, &after);
         let mut cost = pass.cost;
         if let Some(b) = self.matcher.cost(kind) {
             // Per capture, the mean of the two passes' CPU.
@@ -1299,6 +1308,39 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_bracketing_baseline_is_the_mean_of_the_two_passes_per_capture() {
+        let item = |i: usize, probe: f64, decide: f64, decision: &str| matcher_alone::Item {
+            kind: "2f+face".into(),
+            pool_index: i,
+            probe_ms: probe,
+            decide_ms: decide,
+            decision: decision.into(),
+            top: None,
+        };
+        let before = [item(0, 60.0, 600.0, "no_hit"), item(1, 50.0, 700.0, "hit")];
+        // In another order, one capture more (index 2) and the machine slower.
+        let after = [
+            item(1, 70.0, 740.0, "hit"),
+            item(0, 64.0, 650.0, "no_hit"),
+            item(2, 10.0, 20.0, "no_hit"),
+        ];
+        let mean = bracket_mean(&before, &after);
+        let got: Vec<(usize, f64, f64, &str)> = mean
+            .iter()
+            .map(|i| (i.pool_index, i.probe_ms, i.decide_ms, i.decision.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 60.0, 720.0, "hit"),
+                (0, 62.0, 625.0, "no_hit"),
+                (2, 10.0, 20.0, "no_hit"),
+            ]
+        );
+        assert_eq!(mean[0].total_ms(), 780.0);
+    }
 
     #[test]
     fn stage_times_come_from_local_result_lines_only() {
