@@ -593,23 +593,10 @@ struct Stages {
     matching: Vec<f64>,
 }
 
-/// The stage times of the `local result` lines the gateway's JSON log holds from byte `from` on.
-fn read_stages(log: &Path, from: u64) -> Stages {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut text = String::new();
-    let read = std::fs::File::open(log).and_then(|mut f| {
-        f.seek(SeekFrom::Start(from))?;
-        f.read_to_string(&mut text)
-    });
-    if let Err(e) = read {
-        warn!(log = %log.display(), error = %e, "cannot read the gateway's log for its stage times");
-    }
-    parse_stages(&text)
-}
-
-fn parse_stages(text: &str) -> Stages {
+/// The stage times of the gateway's JSON log lines that are `local result`s.
+fn parse_stages<'a>(lines: impl IntoIterator<Item = &'a str>) -> Stages {
     let mut out = Stages::default();
-    for line in text.lines().filter(|l| l.contains("\"local result\"")) {
+    for line in lines.into_iter().filter(|l| l.contains("\"local result\"")) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
@@ -754,7 +741,7 @@ impl Env<'_> {
             }
         };
         let gw = stack.gateway.pid();
-        let log_from = std::fs::metadata(&stack.gateway.log).map_or(0, |m| m.len());
+        let mut log = procs::LogFollower::from_end(&stack.gateway.log);
         tracker.begin();
         stack.sampler.reset();
         let hwm_reset = procs::reset_peak(gw);
@@ -807,7 +794,7 @@ impl Env<'_> {
             None
         };
         let stages = match target {
-            Target::Gateway => read_stages(&stack.gateway.log, log_from),
+            Target::Gateway => parse_stages(log.new_lines().iter().map(String::as_str)),
             Target::Echo => Stages::default(),
         };
         Ok(Measured {
@@ -1355,19 +1342,23 @@ mod tests {
             "\n",
             "not json \"local result\"\n",
         );
-        let s = parse_stages(log);
+        let s = parse_stages(log.lines());
         assert_eq!(s.probe, vec![54.0, 3.0]);
         assert_eq!(s.queue, vec![0.0, 2.0]);
         assert_eq!(s.matching, vec![640.0, 4.0]);
-        // Read from an offset: only the lines after it.
+        // As a measurement reads them: only the lines written after it started.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.log");
+        let second = log.find("\n{").unwrap() + 1;
+        let third = second + log[second..].find("\n{").unwrap() + 1;
+        std::fs::write(&path, &log[..third]).unwrap();
+        let mut follower = procs::LogFollower::from_end(&path);
         std::fs::write(&path, log).unwrap();
-        let from = log.find("\n{").unwrap() as u64 + 1;
-        let later = read_stages(&path, from + 1);
+        let later = parse_stages(follower.new_lines().iter().map(String::as_str));
         assert_eq!(later.probe, vec![3.0]);
+        let mut missing = procs::LogFollower::from_end(&dir.path().join("missing.log"));
         assert_eq!(
-            read_stages(&dir.path().join("missing.log"), 0),
+            parse_stages(missing.new_lines().iter().map(String::as_str)),
             Stages::default()
         );
     }

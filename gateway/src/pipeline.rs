@@ -332,8 +332,7 @@ impl Pipeline {
         let id = capture.capture_id;
         // Extraction and the face networks are CPU-heavy: off the async threads.
         let capture = Arc::new(capture);
-        let probe_started = Instant::now();
-        let probe = match self.probe(capture.clone()).await {
+        let (probe, probe_ms) = match self.probe(capture.clone()).await {
             Ok(p) => p,
             Err(reason) => return self.reject(&inbound, Some(id), reason).await,
         };
@@ -374,7 +373,7 @@ impl Pipeline {
                 capture,
                 notes,
                 received_ms,
-                probe_ms: millis(probe_started.elapsed()),
+                probe_ms,
             };
             tokio::spawn(async move { this.local_match(job, Some(stored_rx)).await });
         }
@@ -423,18 +422,20 @@ impl Pipeline {
         );
     }
 
-    /// The capture's probe, computed on a blocking thread.
-    async fn probe(&self, capture: Arc<Capture>) -> Result<Probe, String> {
+    /// The capture's probe, computed on a blocking thread, and how long that took (ms, the `probe` stage).
+    async fn probe(&self, capture: Arc<Capture>) -> Result<(Probe, u64), String> {
         let faces = self.faces.clone();
         let id = capture.capture_id;
+        let started = Instant::now();
         let task =
             tokio::task::spawn_blocking(move || probe_from_capture(&capture, faces.as_deref()));
-        task.await.unwrap_or_else(|e| {
+        let probe = task.await.unwrap_or_else(|e| {
             error!(capture_id = %id, error = %e, "probe task failed");
             Err(format!(
                 "gateway failure while reading the capture ({e}); send it again"
             ))
-        })
+        })?;
+        Ok((probe, millis(started.elapsed())))
     }
 
     async fn reject(&self, inbound: &Inbound, capture_id: Option<Uuid>, reason: String) {
@@ -746,17 +747,17 @@ impl Pipeline {
         for id in pending {
             match self.store.capture_async(id).await {
                 Ok(Some((rec, capture))) => {
-                    let probe_started = Instant::now();
-                    match self.probe(Arc::new(capture.clone())).await {
-                        Ok(probe) => {
+                    let capture = Arc::new(capture);
+                    match self.probe(capture.clone()).await {
+                        Ok((probe, probe_ms)) => {
                             let job = ToMatch {
                                 id,
                                 station: rec.station_id,
                                 probe,
-                                capture: Arc::new(capture),
+                                capture,
                                 notes: Vec::new(),
                                 received_ms: rec.received_at_ms,
-                                probe_ms: millis(probe_started.elapsed()),
+                                probe_ms,
                             };
                             self.local_match(job, None).await;
                         }
