@@ -186,10 +186,11 @@ async fn purge_periodically(store: Store, retention: crate::store::Retention) {
         let s = store.clone();
         let now = crate::pipeline::now_ms();
         match tokio::task::spawn_blocking(move || s.purge_expired(now, retention)).await {
-            Ok(Ok(p)) if p.payloads + p.records > 0 => {
+            Ok(Ok(p)) if p.payloads + p.records + p.quarantined_payloads > 0 => {
                 info!(
                     payloads = p.payloads,
                     records = p.records,
+                    quarantined_payloads = p.quarantined_payloads,
                     "retention purge"
                 );
             }

@@ -8,7 +8,7 @@
 //! | `central` | capture id | [`StoredResult`]: central's result, same |
 //! | `outbox` | `[priority: u8][sequence: u64 BE]` | capture id: captures still to deliver, drained in key order |
 //! | `meta` | name | small state, e.g. `watchlist_confirmed_ms` (watchlist freshness) and the daily contribution counters; the watchlist itself is in `storage.dir/watchlist.sealed` ([`crate::watchlist`]) |
-//! | `quarantine` | `[tree: u8][original key]` | the raw bytes of a value that failed its checksum |
+//! | `quarantine` | `[tree: u8][original key]` | the raw bytes of a value that failed its checksum (a quarantined capture's payload file, if any, is kept in `storage.dir/payloads/quarantine`, [`payloads`]) |
 //!
 //! Priorities: 0 local hit, 1 screening, 2 enrolment; sequences are the engine's monotonic ids, so each class drains
 //! first in, first out.
@@ -30,7 +30,10 @@
 //!    re-sent at start-up, so a station may see a result twice after a crash (stations de-duplicate on
 //!    `capture_id` + `source`), but a result lost in the client's queue by a crash is sent again.
 //! 5. A value that fails its checksum is moved to `quarantine`, reported (log at error level and the
-//!    `quarantined` counter), and treated as absent; it never stops the gateway. A database the engine cannot open
+//!    `quarantined` counter), and treated as absent; it never stops the gateway. A quarantined capture's payload
+//!    file is moved to the payloads' quarantine folder first, and kept there for the audit period: it may be the
+//!    only copy of an accepted capture, so it is neither deleted as an orphan at the next open nor overwritten by a
+//!    re-send of the same capture. A database the engine cannot open
 //!    because it is corrupt is moved aside whole (`db.corrupt-<unix ms>`, kept for recovery) and a fresh one is
 //!    started, with an alarm, rather than failing every start (a crash loop would leave officers with no answers).
 //! 6. Metadata (capture records and results, no biometric data once purged) is deleted only after central has
@@ -159,6 +162,8 @@ pub struct Purged {
     pub payloads: u64,
     /// Capture records (with their results) deleted.
     pub records: u64,
+    /// Payload files of quarantined captures deleted (the audit period passed since their quarantine).
+    pub quarantined_payloads: u64,
 }
 
 /// Handle to the gateway's database.
@@ -296,6 +301,15 @@ impl Store {
         why: &str,
     ) -> Result<(), StoreError> {
         error!(tree = tree.name(), key = %hex(key), reason = why, "corrupt record quarantined");
+        // A capture's payload file goes to quarantine first (payloads.rs): once the record has left `captures`, the
+        // file would be taken for a crash's leftover and deleted at the next open, and it may be the only copy of an
+        // accepted capture. A crash after the move leaves the record without its file, which quarantines it again.
+        if tree == Tree::Captures
+            && let Ok(id) = Uuid::from_slice(key)
+            && self.payloads.quarantine(id, std::time::SystemTime::now())?
+        {
+            error!(capture_id = %id, "payload file of a quarantined capture kept in payloads/quarantine");
+        }
         let mut qkey = vec![tree as u8];
         qkey.extend_from_slice(key);
         self.engine.apply(vec![
@@ -651,12 +665,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Applies the retention policy as of `now_ms`: purges confirmed payloads older than `payload_ms` and deletes
-    /// confirmed records older than `metadata_ms` (invariant 6).
+    /// Applies the retention policy as of `now_ms`: purges confirmed payloads older than `payload_ms`, deletes
+    /// confirmed records older than `metadata_ms` (invariant 6), and deletes the payload files of captures
+    /// quarantined more than `metadata_ms` ago (`payloads.rs`, "Quarantine").
     pub fn purge_expired(&self, now_ms: i64, retention: Retention) -> Result<Purged, StoreError> {
         let mut ids = Vec::new();
         self.for_each_key(Tree::Captures, |k, _| ids.extend(Uuid::from_slice(&k).ok()))?;
-        let mut purged = Purged::default();
+        let cutoff_ms = now_ms.saturating_sub(retention.metadata_ms);
+        let cutoff = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(u64::try_from(cutoff_ms).unwrap_or(0));
+        let mut purged = Purged {
+            quarantined_payloads: self.payloads.remove_quarantined_before(cutoff)?,
+            ..Purged::default()
+        };
         for id in ids {
             let Some(mut rec) = self.capture_record(id)? else {
                 continue;

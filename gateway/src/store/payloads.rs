@@ -15,11 +15,21 @@
 //! database, so both are durable before a capture is acknowledged. A payload is deleted only after the record that
 //! stops referring to it is written. A crash in between leaves a file no record refers to (or a `.tmp`), which
 //! [`crate::store::Store::open`] deletes.
+//!
+//! # Quarantine
+//! When a capture's record is quarantined (it failed its checksum, or its payload would not open), its payload file
+//! is moved to `storage.dir/payloads/quarantine/<capture id>` ([`PayloadFiles::quarantine`]) before the record
+//! leaves the `captures` tree. It is the only copy of an accepted capture, so it is kept as evidence for recovery
+//! instead of being taken for a crash's leftover, and a re-sent capture with the same id cannot overwrite it. Its
+//! modification time is set to the time of the quarantine, and the retention sweep deletes it once the audit
+//! period (`retention.metadata_days`) has passed since then ([`PayloadFiles::remove_quarantined_before`]). The
+//! files stay sealed and count against the storage quota.
 
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use hotspot_device_protocols::station::MAX_CAPTURE_BYTES;
 use uuid::Uuid;
@@ -28,10 +38,15 @@ use uuid::Uuid;
 /// and smaller once decoded and sealed).
 pub const MAX_PAYLOAD_FILE_BYTES: u64 = 2 * MAX_CAPTURE_BYTES as u64;
 
+/// The quarantine subfolder of the payloads folder (see the [module docs](self)).
+pub const QUARANTINE_DIR: &str = "quarantine";
+
 /// The payloads folder.
 #[derive(Debug)]
 pub struct PayloadFiles {
     dir: PathBuf,
+    /// `dir/quarantine`: payloads of quarantined capture records.
+    quarantine: PathBuf,
     /// Bytes in the folder's payload files.
     bytes: AtomicU64,
 }
@@ -65,25 +80,33 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PayloadFileError + '_ {
 }
 
 impl PayloadFiles {
-    /// Opens (creating it, 0700) the folder, deleting temporary files a crash left.
+    /// Opens (creating it and its quarantine subfolder, 0700) the folder, deleting temporary files a crash left.
     pub fn open(dir: &Path) -> Result<Self, PayloadFileError> {
+        let quarantine = dir.join(QUARANTINE_DIR);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(dir)
-            .map_err(io(dir))?;
+            .create(&quarantine)
+            .map_err(io(&quarantine))?;
         let files = Self {
             dir: dir.to_owned(),
+            quarantine,
             bytes: AtomicU64::new(0),
         };
         let mut total = 0;
-        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-            let entry = entry.map_err(io(dir))?;
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "tmp") {
-                std::fs::remove_file(&path).map_err(io(&path))?;
-            } else if let Ok(meta) = entry.metadata() {
-                total += meta.len();
+        for folder in [&files.dir, &files.quarantine] {
+            for entry in std::fs::read_dir(folder).map_err(io(folder))? {
+                let entry = entry.map_err(io(folder))?;
+                let path = entry.path();
+                let Ok(meta) = entry.metadata() else { continue };
+                if !meta.is_file() {
+                    continue;
+                }
+                if path.extension().is_some_and(|e| e == "tmp") {
+                    std::fs::remove_file(&path).map_err(io(&path))?;
+                } else {
+                    total += meta.len();
+                }
             }
         }
         files.bytes.store(total, Ordering::Relaxed);
@@ -158,21 +181,68 @@ impl PayloadFiles {
         }
     }
 
-    /// The captures that have a payload file (files with other names are left alone).
-    pub fn ids(&self) -> Result<Vec<Uuid>, PayloadFileError> {
-        let mut ids = Vec::new();
-        for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
-            let entry = entry.map_err(io(&self.dir))?;
-            let name = entry.file_name();
-            if let Some(id) = name
-                .to_str()
-                .filter(|n| n.len() == 32)
-                .and_then(|n| Uuid::try_parse(n).ok())
-            {
-                ids.push(id);
+    /// Moves `id`'s payload file (if there is one) into the quarantine subfolder, replacing an earlier quarantined
+    /// copy, and stamps it with `now` as its modification time (the retention sweep counts from it). Returns
+    /// whether there was a file. Blocking.
+    pub fn quarantine(&self, id: Uuid, now: SystemTime) -> Result<bool, PayloadFileError> {
+        let from = self.path(id);
+        let to = self.quarantine.join(id.simple().to_string());
+        let replaced = std::fs::metadata(&to).map_or(0, |m| m.len());
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io(&from)(e)),
+        }
+        self.less(replaced);
+        std::fs::File::options()
+            .write(true)
+            .open(&to)
+            .and_then(|f| f.set_modified(now))
+            .map_err(io(&to))?;
+        for folder in [&self.dir, &self.quarantine] {
+            std::fs::File::open(folder)
+                .and_then(|d| d.sync_all())
+                .map_err(io(folder))?;
+        }
+        Ok(true)
+    }
+
+    /// The quarantined payload files, as `(capture id, time of the quarantine)`.
+    pub fn quarantined(&self) -> Result<Vec<(Uuid, SystemTime)>, PayloadFileError> {
+        let mut out = Vec::new();
+        for (id, path) in ids_in(&self.quarantine)? {
+            let modified = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .map_err(io(&path))?;
+            out.push((id, modified));
+        }
+        Ok(out)
+    }
+
+    /// Deletes the quarantined payload files quarantined before `cutoff`; returns how many. Blocking.
+    pub fn remove_quarantined_before(&self, cutoff: SystemTime) -> Result<u64, PayloadFileError> {
+        let mut removed = 0;
+        for (id, at) in self.quarantined()? {
+            if at >= cutoff {
+                continue;
+            }
+            let path = self.quarantine.join(id.simple().to_string());
+            let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    self.less(len);
+                    removed += 1;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
             }
         }
-        Ok(ids)
+        Ok(removed)
+    }
+
+    /// The captures that have a payload file (files with other names are left alone).
+    pub fn ids(&self) -> Result<Vec<Uuid>, PayloadFileError> {
+        Ok(ids_in(&self.dir)?.into_iter().map(|(id, _)| id).collect())
     }
 
     fn less(&self, n: u64) {
@@ -184,10 +254,27 @@ impl PayloadFiles {
             });
     }
 
-    /// Bytes in payload files.
+    /// Bytes in payload files, quarantined ones included.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
+}
+
+/// The files in `folder` named as a capture id (32 hex digits), with their paths.
+fn ids_in(folder: &Path) -> Result<Vec<(Uuid, PathBuf)>, PayloadFileError> {
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(folder).map_err(io(folder))? {
+        let entry = entry.map_err(io(folder))?;
+        let name = entry.file_name();
+        if let Some(id) = name
+            .to_str()
+            .filter(|n| n.len() == 32)
+            .and_then(|n| Uuid::try_parse(n).ok())
+        {
+            ids.push((id, entry.path()));
+        }
+    }
+    Ok(ids)
 }
 
 #[cfg(test)]
@@ -243,6 +330,42 @@ mod tests {
         let files = PayloadFiles::open(&dir).unwrap();
         assert_eq!(files.ids().unwrap(), vec![id]);
         assert_eq!(files.bytes(), 100 + "not a payload".len() as u64);
+    }
+
+    #[test]
+    fn a_quarantined_file_is_moved_stamped_counted_and_removed_after_its_cutoff() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("payloads");
+        let files = PayloadFiles::open(&dir).unwrap();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        files.write(a, &[1; 10]).unwrap();
+        files.write(b, &[2; 20]).unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let t1 = t0 + std::time::Duration::from_secs(60);
+        assert!(files.quarantine(a, t0).unwrap());
+        assert!(files.quarantine(b, t1).unwrap());
+        assert!(!files.quarantine(Uuid::new_v4(), t1).unwrap(), "no file");
+        assert!(files.ids().unwrap().is_empty());
+        let mut q = files.quarantined().unwrap();
+        q.sort_by_key(|&(_, at)| at);
+        assert_eq!(q, vec![(a, t0), (b, t1)]);
+        assert_eq!(files.bytes(), 30);
+        // A second quarantine of the same id replaces the first copy.
+        files.write(a, &[3; 5]).unwrap();
+        assert!(files.quarantine(a, t0).unwrap());
+        assert_eq!(files.bytes(), 25);
+        // Counted again at open (the subfolder's files, not the subfolder itself).
+        let files = PayloadFiles::open(&dir).unwrap();
+        assert_eq!(files.bytes(), 25);
+        assert_eq!(files.remove_quarantined_before(t0).unwrap(), 0);
+        assert_eq!(files.remove_quarantined_before(t1).unwrap(), 1);
+        assert_eq!(files.quarantined().unwrap(), vec![(b, t1)]);
+        assert_eq!(files.bytes(), 20);
+        let mode = std::fs::metadata(dir.join(QUARANTINE_DIR)).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o700
+        );
     }
 
     #[test]

@@ -188,7 +188,8 @@ fn retention_keeps_payloads_then_metadata_for_their_periods_and_never_deletes_un
         p,
         Purged {
             payloads: 1,
-            records: 0
+            records: 0,
+            quarantined_payloads: 0
         }
     );
     assert!(s.capture(done.capture_id).unwrap().is_none());
@@ -201,7 +202,8 @@ fn retention_keeps_payloads_then_metadata_for_their_periods_and_never_deletes_un
         p,
         Purged {
             payloads: 0,
-            records: 1
+            records: 1,
+            quarantined_payloads: 0
         }
     );
     assert!(s.capture_record(done.capture_id).unwrap().is_none());
@@ -307,7 +309,10 @@ fn a_corrupt_database_is_moved_aside_instead_of_failing_every_start() {
         .to_owned();
     let files_aside = d.path().join(format!("payloads.corrupt-{stamp}"));
     assert_eq!(
-        std::fs::read_dir(files_aside).unwrap().count(),
+        std::fs::read_dir(files_aside)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().is_file())
+            .count(),
         1,
         "the payload files go aside with their database"
     );
@@ -440,4 +445,100 @@ async fn files_no_record_refers_to_are_deleted_at_open_and_a_missing_file_is_qua
     // The re-sent capture is stored again (the record went to quarantine).
     assert_eq!(s.insert_capture("st", 2, &lost).unwrap(), Inserted::New);
     assert_eq!(s.capture(lost.capture_id).unwrap().unwrap().1, lost);
+}
+
+fn quarantined_file(dir: &Path, id: Uuid) -> PathBuf {
+    dir.join("payloads")
+        .join(payloads::QUARANTINE_DIR)
+        .join(id.simple().to_string())
+}
+
+/// A quarantined capture's payload file may be the only copy of an accepted capture: it is kept (not taken for a
+/// crash's orphan at the next open, not overwritten by a re-send) until the audit period after its quarantine.
+#[tokio::test]
+async fn a_quarantined_captures_payload_is_kept_for_the_audit_period() {
+    let d = tempfile::tempdir().unwrap();
+    let (bad_record, bad_payload) = (capture(Purpose::Screen), capture(Purpose::Screen));
+    let s = open(d.path());
+    for c in [&bad_record, &bad_payload] {
+        s.insert_capture("st", 1, c).unwrap();
+    }
+    s.flush().await.unwrap();
+    let sealed = std::fs::read(payload_file(d.path(), bad_record.capture_id)).unwrap();
+    // One record fails its checksum; the other's payload file is damaged (it no longer opens).
+    let mut raw = s
+        .engine
+        .get(Tree::Captures, bad_record.capture_id.as_bytes())
+        .unwrap()
+        .unwrap();
+    let last = raw.len() - 1;
+    raw[last] ^= 0x40;
+    s.corrupt_for_tests(Tree::Captures, bad_record.capture_id.as_bytes(), raw)
+        .unwrap();
+    let damaged = vec![0x5a; 80];
+    std::fs::write(payload_file(d.path(), bad_payload.capture_id), &damaged).unwrap();
+    let size = s.payloads.bytes();
+
+    assert!(s.capture(bad_record.capture_id).unwrap().is_none());
+    assert!(s.capture(bad_payload.capture_id).unwrap().is_none());
+    assert_eq!(s.quarantined(), 2);
+    for id in [bad_record.capture_id, bad_payload.capture_id] {
+        assert!(!payload_file(d.path(), id).exists());
+        assert!(quarantined_file(d.path(), id).exists());
+    }
+    assert_eq!(
+        std::fs::read(quarantined_file(d.path(), bad_record.capture_id)).unwrap(),
+        sealed,
+        "the file is moved as it was"
+    );
+    // The files still count against the quota.
+    assert_eq!(s.payloads.bytes(), size);
+    // The re-sent capture is stored again without touching the quarantined copy.
+    assert_eq!(
+        s.insert_capture("st", 2, &bad_payload).unwrap(),
+        Inserted::New
+    );
+    assert_eq!(
+        s.capture(bad_payload.capture_id).unwrap().unwrap().1,
+        bad_payload
+    );
+    assert_eq!(
+        std::fs::read(quarantined_file(d.path(), bad_payload.capture_id)).unwrap(),
+        damaged
+    );
+    s.flush().await.unwrap();
+    drop(s);
+
+    // Reopening deletes orphans, not quarantined files.
+    let s = open(d.path());
+    for id in [bad_record.capture_id, bad_payload.capture_id] {
+        assert!(quarantined_file(d.path(), id).exists());
+    }
+    assert_eq!(
+        s.capture(bad_payload.capture_id).unwrap().unwrap().1,
+        bad_payload
+    );
+
+    // Retention: kept within the audit period after the quarantine, deleted after it.
+    let keep = Retention {
+        payload_ms: 3_600_000,
+        metadata_ms: 86_400_000,
+    };
+    let now = now_ms();
+    assert_eq!(s.purge_expired(now, keep).unwrap(), Purged::default());
+    assert!(quarantined_file(d.path(), bad_record.capture_id).exists());
+    let before = s.payloads.bytes();
+    let p = s
+        .purge_expired(now + keep.metadata_ms + 60_000, keep)
+        .unwrap();
+    assert_eq!(p.quarantined_payloads, 2);
+    for id in [bad_record.capture_id, bad_payload.capture_id] {
+        assert!(!quarantined_file(d.path(), id).exists());
+    }
+    assert_eq!(s.payloads.bytes(), before - sealed.len() as u64 - 80);
+    // The capture stored again is untouched (it is not confirmed).
+    assert_eq!(
+        s.capture(bad_payload.capture_id).unwrap().unwrap().1,
+        bad_payload
+    );
 }
