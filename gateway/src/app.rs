@@ -299,6 +299,7 @@ pub async fn run(
         // at once only shared them, finishing both late (hotspot-bench, docs/benchmark.md).
         match_slots: Arc::new(Semaphore::new(1)),
         retention: cfg.retention(),
+        release_above_bytes: cfg.memory.release_above_mib.saturating_mul(1024 * 1024),
         fresh: fresh_tx,
         audit: audit.clone(),
         stats_lock: std::sync::Mutex::new(()),

@@ -14,14 +14,54 @@ pub fn release_freed_memory() {
     }
 }
 
+/// After an answer: gives freed memory back ([`release_freed_memory`]) if the process's resident memory is above
+/// `above_bytes` ([`should_release`]); returns whether it did. Blocking (reads `/proc/self/status`). Called at most
+/// once per [`TRIM_INTERVAL`] ([`trim_due`]).
+pub fn release_after_answer(above_bytes: u64) -> bool {
+    let release = should_release(resident_bytes(), above_bytes);
+    if release {
+        release_freed_memory();
+    }
+    release
+}
+
+/// Whether memory is given back after an answer, with `resident` bytes resident (`None`: unknown) and the
+/// `memory.release_above_mib` threshold in bytes: always at 0 or when the size is unknown (the safe side for
+/// memory), else only above the threshold. Each answer frees the face networks' and the search's working buffers,
+/// which glibc keeps in the arena of whichever thread freed them. Giving them back keeps a large watchlist's
+/// gateway near its size at rest (100k subjects: 1509-1526 MiB serving with it, 1666 MiB without; the target is
+/// 1536), but the next face probe faults them in again (1k subjects: face probe 13-18 ms slower, 15-18 ms more
+/// per capture than without): `docs/benchmark.md`, "The trim after answers". So it is done only where memory
+/// matters.
+pub fn should_release(resident: Option<u64>, above_bytes: u64) -> bool {
+    above_bytes == 0 || resident.is_none_or(|r| r > above_bytes)
+}
+
+/// The process's resident memory (`VmRSS`), bytes; `None` where `/proc` does not say.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    vm_rss_bytes(&status)
+}
+
+/// `VmRSS` of `/proc/<pid>/status` text, bytes.
+fn vm_rss_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
 /// Least time between two trims after answers ([`trim_due`]).
 pub const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Whether a trim after an answer is due at `now` (a monotonic instant, so that a wall clock stepped back cannot
-/// stop the trims): true at most once per [`TRIM_INTERVAL`], for the whole process. Each answer frees the face
-/// networks' and the search's working buffers, which glibc keeps in the arena of whichever thread freed them;
-/// trimming after answers keeps the serving process near its size at rest (`docs/benchmark.md`, "Memory"), and
-/// the interval bounds its cost under a burst.
+/// stop the trims): true at most once per [`TRIM_INTERVAL`], for the whole process, so that a burst pays for it
+/// (and for reading the resident size, [`release_after_answer`]) at most once a second.
 pub fn trim_due(now: std::time::Instant) -> bool {
     static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
@@ -34,7 +74,33 @@ pub fn trim_due(now: std::time::Instant) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+
+    #[test]
+    fn memory_is_released_only_above_the_threshold() {
+        let mib = 1024 * 1024;
+        assert!(should_release(Some(100 * mib), 0), "0: after every answer");
+        assert!(!should_release(Some(300 * mib), 1024 * mib));
+        assert!(!should_release(Some(1024 * mib), 1024 * mib));
+        assert!(should_release(Some(1434 * mib), 1024 * mib));
+        assert!(should_release(None, 1024 * mib), "unknown size: released");
+    }
+
+    #[test]
+    fn the_resident_size_is_read_from_proc_status() {
+        let status =
+            "Name:\thotspot-gateway\nVmPeak:\t 3913728 kB\nVmRSS:\t  1468416 kB\nThreads:\t12\n";
+        assert_eq!(vm_rss_bytes(status), Some(1_468_416 * 1024));
+        assert_eq!(vm_rss_bytes("VmRSS:\tlots kB\n"), None);
+        assert_eq!(vm_rss_bytes("Name:\tx\n"), None);
+        // This process, on Linux: more than a mebibyte and less than the machine.
+        if cfg!(target_os = "linux") {
+            let r = resident_bytes().unwrap();
+            assert!(r > 1 << 20 && r < 1 << 40, "{r}");
+        }
+    }
 
     #[test]
     fn a_trim_is_due_at_most_once_per_interval() {

@@ -47,6 +47,9 @@ pub struct Pipeline {
     pub match_slots: Arc<Semaphore>,
     /// Retention policy.
     pub retention: Retention,
+    /// Memory freed after answers is given back only while the process is larger than this, bytes (0: always;
+    /// `memory.release_above_mib`, [`crate::memory::should_release`]).
+    pub release_above_bytes: u64,
     /// Newly queued captures `(outbox key, id)`, for the uplink's unpaced lane (full: they wait in the outbox).
     pub fresh: mpsc::Sender<(Vec<u8>, Uuid)>,
     /// The audit log.
@@ -590,7 +593,8 @@ impl Pipeline {
         self.publish_and_mark(id, &station, &result).await;
         if crate::memory::trim_due(Instant::now()) {
             // Off the answer's path: the officer already has it.
-            tokio::task::spawn_blocking(crate::memory::release_freed_memory);
+            let above = self.release_above_bytes;
+            tokio::task::spawn_blocking(move || crate::memory::release_after_answer(above));
         }
     }
 

@@ -54,6 +54,7 @@ pub fn test_pipeline(dir: &Path) -> Arc<Pipeline> {
             payload_ms: 3_600_000,
             metadata_ms: 86_400_000,
         },
+        release_above_bytes: 0,
         fresh,
         audit: crate::audit::Audit::start(&dir.join("audit.log")).unwrap(),
         stats_lock: std::sync::Mutex::new(()),
