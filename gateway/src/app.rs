@@ -180,6 +180,22 @@ async fn watch_disk(store: Store, shared: Arc<Shared>, audit: Audit) {
     }
 }
 
+/// How often purged payload files waiting for a flush are looked at ([`delete_purged_files`]).
+const PURGED_FILES_POLL: Duration = Duration::from_secs(1);
+
+/// Flushes the store within about a second when purged payload files wait for it (they are deleted only once their
+/// purge is durable, `store` invariant 3), so that biometric data is not kept until the next capture's flush.
+async fn delete_purged_files(store: Store) {
+    loop {
+        tokio::time::sleep(PURGED_FILES_POLL).await;
+        if store.purges_pending() > 0
+            && let Err(e) = store.flush().await
+        {
+            warn!(error = %e, "store flush for purged payload files failed");
+        }
+    }
+}
+
 /// Applies the retention policy periodically.
 async fn purge_periodically(store: Store, retention: crate::store::Retention) {
     loop {
@@ -355,6 +371,7 @@ pub async fn run(
         audit.clone(),
     ));
     tasks.spawn(purge_periodically(store.clone(), cfg.retention()));
+    tasks.spawn(delete_purged_files(store.clone()));
     let expiry_audit = audit.clone();
     tasks.spawn(
         watchlist

@@ -455,6 +455,28 @@ impl World {
             .to_owned()
     }
 
+    /// The lines of every process log in the world's folder (`*.log`) that mention one of `needles`, each after
+    /// its log's name: for failure messages, since the folder is deleted with the world.
+    pub fn log_lines_mentioning(&self, needles: &[String]) -> String {
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        logs.retain(|p| p.extension().is_some_and(|e| e == "log"));
+        logs.sort();
+        let mut out = String::new();
+        for log in logs {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let name = log.file_name().unwrap_or_default().to_string_lossy();
+            for line in text
+                .lines()
+                .filter(|l| needles.iter().any(|n| l.contains(n.as_str())))
+            {
+                out.push_str(&format!("{name}: {line}\n"));
+            }
+        }
+        out
+    }
+
     /// Starts the gateway with `config`.
     /// `HOTSPOT_E2E_GATEWAY_WRAPPER=PROG` starts it as `PROG GATEWAY run ...` (e.g. `scripts/mdwe-exec` to run
     /// it with memory-deny-write-execute, as systemd's `MemoryDenyWriteExecute=yes` does).
@@ -670,6 +692,15 @@ impl Tracker {
         self.captures
             .values()
             .all(|(_, l, c, _)| l.is_some() && c.is_some())
+    }
+
+    /// The captures still missing an answer, as `(id, has its local result, has central's)`.
+    pub fn missing(&self) -> Vec<(Uuid, bool, bool)> {
+        self.captures
+            .iter()
+            .filter(|(_, (_, l, c, _))| l.is_none() || c.is_none())
+            .map(|(id, (_, l, c, _))| (*id, l.is_some(), c.is_some()))
+            .collect()
     }
 
     /// Captures with a local result.

@@ -23,8 +23,10 @@
 //! 3. Central's result, the outbox removal and (with zero payload retention) the payload purge are one atomic batch:
 //!    a capture is never both answered and still queued. A crash before it leaves the outbox entry, so the capture
 //!    is submitted again and central, idempotent on the capture id, returns its stored answer. A purged payload's
-//!    file is deleted after that batch; a crash in between leaves a file no record refers to, deleted at the next
-//!    open.
+//!    file is deleted by the next flush after that batch (a flush runs at least once a second while deletions
+//!    wait), never before the batch is durable: deleted earlier, a crash could bring back a record that refers to
+//!    the file and an outbox entry for a capture that could then never be read. A crash in between leaves a file
+//!    no record refers to, deleted at the next open.
 //! 4. A result is marked published only some seconds after it was handed to MQTT with the broker connection up
 //!    throughout (`Pipeline::confirm_published`: the MQTT client only queues in memory); unpublished results are
 //!    re-sent at start-up, so a station may see a result twice after a crash (stations de-duplicate on
@@ -173,6 +175,9 @@ pub struct Store {
     payloads: Arc<PayloadFiles>,
     key: Arc<PayloadKey>,
     quarantined: Arc<AtomicU64>,
+    /// Captures whose payload purge is written to the engine but perhaps not yet durable: their files are deleted by
+    /// the next [`Store::flush`], after the database's (invariant 3).
+    purged_files: Arc<std::sync::Mutex<Vec<Uuid>>>,
     /// Set when a corrupt database was moved aside at open.
     pub moved_aside: Option<PathBuf>,
 }
@@ -247,6 +252,7 @@ impl Store {
             payloads: Arc::new(payloads),
             key: Arc::new(key),
             quarantined: Arc::new(AtomicU64::new(0)),
+            purged_files: Arc::new(std::sync::Mutex::new(Vec::new())),
             moved_aside,
         }
     }
@@ -271,12 +277,23 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes `id`'s payload file after the record that stopped referring to it was written; a failure is logged
-    /// (the file is deleted at the next start).
+    /// Deletes `id`'s payload file once the record that stopped referring to it is durable: at the next
+    /// [`Store::flush`]. Deleting it at once could lose an accepted capture: a crash (kill -9 is enough) before the
+    /// database writes its buffers back leaves the record referring to the file and the capture queued again for
+    /// central, with its file gone, so it could never be delivered.
     fn drop_payload_file(&self, id: Uuid) {
-        if let Err(e) = self.payloads.remove(id) {
-            error!(capture_id = %id, error = %e, "cannot delete a purged payload file; it is deleted at the next start");
-        }
+        self.purged_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(id);
+    }
+
+    /// Payload files waiting for the next flush to be deleted.
+    pub fn purges_pending(&self) -> usize {
+        self.purged_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// Reads and checks a value; a value failing its check is quarantined and reads as absent.
@@ -390,16 +407,38 @@ impl Store {
     }
 
     /// Makes everything written so far durable (fsync: the payload files' folder, then the database), off the
-    /// async threads.
+    /// async threads; then deletes the payload files whose purge is now durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let (engine, payloads) = (self.engine.clone(), self.payloads.clone());
-        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-            payloads.sync()?;
-            engine.flush()?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| EngineError(e.to_string()))??;
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.flush_blocking())
+            .await
+            .map_err(|e| EngineError(e.to_string()))??;
+        Ok(())
+    }
+
+    /// [`Store::flush`] on the calling thread.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        // Taken before the database's flush: every purge in the list was written to the engine before it was
+        // listed, so this flush makes it durable.
+        let purged =
+            std::mem::take(&mut *self.purged_files.lock().unwrap_or_else(|p| p.into_inner()));
+        let synced = self
+            .payloads
+            .sync()
+            .map_err(StoreError::from)
+            .and_then(|()| self.engine.flush().map_err(StoreError::from));
+        if let Err(e) = synced {
+            self.purged_files
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(purged);
+            return Err(e);
+        }
+        for id in purged {
+            if let Err(e) = self.payloads.remove(id) {
+                error!(capture_id = %id, error = %e, "cannot delete a purged payload file; it is deleted at the next start");
+            }
+        }
         Ok(())
     }
 

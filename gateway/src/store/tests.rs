@@ -130,10 +130,15 @@ async fn central_answer_dequeues_and_purges_the_payload() {
     );
     assert_eq!(s.backlog(), 0);
     assert!(s.capture(id).unwrap().is_none(), "payload purged");
+    // The file goes only once the purge is durable: a crash before that could bring the record back.
+    assert!(payload_file(d.path(), id).exists());
+    assert_eq!(s.purges_pending(), 1);
+    s.flush_blocking().unwrap();
     assert!(
         !payload_file(d.path(), id).exists(),
-        "its file deleted with the answer"
+        "its file deleted by the flush after the answer"
     );
+    assert_eq!(s.purges_pending(), 0);
     let rec = s.capture_record(id).unwrap().unwrap();
     assert_eq!(rec.received_at_ms, 5, "metadata kept");
     assert!(rec.confirmed_at_ms.is_some());
@@ -193,6 +198,11 @@ fn retention_keeps_payloads_then_metadata_for_their_periods_and_never_deletes_un
         }
     );
     assert!(s.capture(done.capture_id).unwrap().is_none());
+    assert!(
+        payload_file(d.path(), done.capture_id).exists(),
+        "until the next flush"
+    );
+    s.flush_blocking().unwrap();
     assert!(!payload_file(d.path(), done.capture_id).exists());
     assert!(payload_file(d.path(), waiting.capture_id).exists());
     assert!(s.capture_record(done.capture_id).unwrap().is_some());
@@ -541,4 +551,122 @@ async fn a_quarantined_captures_payload_is_kept_for_the_audit_period() {
         s.capture(bad_payload.capture_id).unwrap().unwrap().1,
         bad_payload
     );
+}
+
+/// An engine that loses what was applied since its last flush when it "crashes", as sled does on kill -9 (its
+/// buffers are in the process).
+#[derive(Debug, Default)]
+struct CrashEngine {
+    /// `(durable, current)`, keyed by `(tree, key)`.
+    state: std::sync::Mutex<(Entries2, Entries2)>,
+    ids: std::sync::atomic::AtomicU64,
+}
+
+type Entries2 = std::collections::BTreeMap<(u8, Vec<u8>), Vec<u8>>;
+
+impl CrashEngine {
+    /// The engine a restart after a crash finds: what was flushed.
+    fn crashed(&self) -> Self {
+        let durable = self.state.lock().unwrap().0.clone();
+        Self {
+            state: std::sync::Mutex::new((durable.clone(), durable)),
+            ids: std::sync::atomic::AtomicU64::new(self.ids.load(Ordering::SeqCst)),
+        }
+    }
+}
+
+impl Engine for CrashEngine {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .1
+            .get(&(tree as u8, key.to_vec()))
+            .cloned())
+    }
+    fn apply(&self, ops: Vec<Op>) -> Result<(), EngineError> {
+        let current = &mut self.state.lock().unwrap().1;
+        for op in ops {
+            match op {
+                Op::Put(t, k, v) => {
+                    current.insert((t as u8, k), v);
+                }
+                Op::Delete(t, k) => {
+                    current.remove(&(t as u8, k));
+                }
+            }
+        }
+        Ok(())
+    }
+    fn scan(
+        &self,
+        tree: Tree,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<engine::Entries, EngineError> {
+        let state = self.state.lock().unwrap();
+        Ok(state
+            .1
+            .iter()
+            .filter(|((t, k), _)| *t == tree as u8 && after.is_none_or(|a| k.as_slice() > a))
+            .take(limit)
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect())
+    }
+    fn len(&self, tree: Tree) -> u64 {
+        let state = self.state.lock().unwrap();
+        state.1.keys().filter(|(t, _)| *t == tree as u8).count() as u64
+    }
+    fn flush(&self) -> Result<(), EngineError> {
+        let mut state = self.state.lock().unwrap();
+        state.0 = state.1.clone();
+        Ok(())
+    }
+    fn next_id(&self) -> Result<u64, EngineError> {
+        Ok(self.ids.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+    fn size_on_disk(&self) -> u64 {
+        0
+    }
+}
+
+/// Invariant 3: a purged payload's file outlives a crash that loses the purge. Deleted at once, it would leave the
+/// capture queued for central again with its payload gone: quarantined, never delivered (seen once in the chaos
+/// test: a capture answered locally never got central's answer).
+#[test]
+fn a_purge_lost_in_a_crash_leaves_the_capture_deliverable() {
+    let d = tempfile::tempdir().unwrap();
+    let engine = Arc::new(CrashEngine::default());
+    let key = || PayloadKey::load_or_create(&d.path().join("k")).unwrap();
+    let files = || PayloadFiles::open(&d.path().join("payloads")).unwrap();
+    let s = Store::with_engine(engine.clone(), files(), key(), None);
+    let cap = capture(Purpose::Screen);
+    let id = cap.capture_id;
+    s.insert_capture("st", 1, &cap).unwrap();
+    let local = result(id, Source::Local, Decision::Hit);
+    let outbox = s.record_local(id, &local, Priority::Hit).unwrap().unwrap();
+    s.flush_blocking().unwrap();
+    let answer = result(id, Source::Central, Decision::Hit);
+    assert!(s.record_central(&outbox, id, &answer, PURGE_NOW).unwrap());
+
+    // kill -9 before the database wrote the purge back.
+    let engine = Arc::new(engine.crashed());
+    let s = Store::with_engine(engine.clone(), files(), key(), None);
+    assert_eq!(s.next_outbox(None).unwrap(), Some((outbox.clone(), id)));
+    assert_eq!(
+        s.capture(id).unwrap().unwrap().1,
+        cap,
+        "the capture can be submitted again"
+    );
+    assert_eq!(s.quarantined(), 0);
+
+    // The same, with a flush after the answer: the purge is durable and the file gone.
+    assert!(s.record_central(&outbox, id, &answer, PURGE_NOW).unwrap());
+    s.flush_blocking().unwrap();
+    assert!(!payload_file(d.path(), id).exists());
+    drop(s);
+    let s = Store::with_engine(Arc::new(engine.crashed()), files(), key(), None);
+    assert!(s.next_outbox(None).unwrap().is_none());
+    assert!(!s.capture_record(id).unwrap().unwrap().has_payload());
 }
