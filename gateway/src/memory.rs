@@ -30,9 +30,9 @@ pub fn release_after_answer(above_bytes: u64) -> bool {
 /// memory), else only above the threshold. Each answer frees the face networks' and the search's working buffers,
 /// which glibc keeps in the arena of whichever thread freed them. Giving them back keeps a large watchlist's
 /// gateway near its size at rest (100k subjects: 1509-1526 MiB serving with it, 1666 MiB without; the target is
-/// 1536), but the next face probe faults them in again (1k subjects: face probe 13-18 ms slower, 15-18 ms more
-/// per capture than without): `docs/benchmark.md`, "The trim after answers". So it is done only where memory
-/// matters.
+/// 1536), but the next face probe faults them in again (1k subjects: the face probe 14-18 ms slower than the
+/// matcher alone's with it, 1.6-4.8 ms without): `docs/benchmark.md`, "The trim after answers". So it is done
+/// only where memory matters.
 pub fn should_release(resident: Option<u64>, above_bytes: u64) -> bool {
     above_bytes == 0 || resident.is_none_or(|r| r > above_bytes)
 }
