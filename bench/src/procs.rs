@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
+use hotspot_gateway::memory::status_kib;
 
 /// Clock ticks per second of `/proc/<pid>/stat` times. Linux fixes `USER_HZ` at 100 on every architecture the
 /// gateway ships for (x86-64, arm64).
@@ -29,20 +30,11 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     parse_stat_cpu_ticks(&stat).map(|t| t as f64 / TICKS_PER_S)
 }
 
-/// A `kB` field (`VmRSS:`, `VmHWM:`) of `/proc/<pid>/status` text, in KiB.
-pub fn parse_status_kib(status: &str, field: &str) -> Option<u64> {
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
-
 /// Resident memory and its peak (`VmRSS`, `VmHWM`) of process `pid`, MiB.
 pub fn memory_mib(pid: u32) -> Option<(f64, f64)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = parse_status_kib(&s, "VmRSS:")?;
-    let hwm = parse_status_kib(&s, "VmHWM:")?;
+    let rss = status_kib(&s, "VmRSS:")?;
+    let hwm = status_kib(&s, "VmHWM:")?;
     Some((rss as f64 / 1024.0, hwm as f64 / 1024.0))
 }
 
@@ -373,7 +365,7 @@ impl Sampler {
         use std::sync::atomic::Ordering::Relaxed;
         while !self.stop.load(Relaxed) {
             if let Ok(text) = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-                && let Some(kib) = parse_status_kib(&text, "VmRSS:")
+                && let Some(kib) = status_kib(&text, "VmRSS:")
             {
                 self.max_rss_kib.fetch_max(kib, Relaxed);
                 if kib as f64 / 1024.0 > self.limit_mib {
@@ -429,9 +421,9 @@ mod tests {
     #[test]
     fn status_fields_in_kib() {
         let s = "Name:\tx\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n";
-        assert_eq!(parse_status_kib(s, "VmRSS:"), Some(102_400));
-        assert_eq!(parse_status_kib(s, "VmHWM:"), Some(204_800));
-        assert_eq!(parse_status_kib(s, "VmSwap:"), None);
+        assert_eq!(status_kib(s, "VmRSS:"), Some(102_400));
+        assert_eq!(status_kib(s, "VmHWM:"), Some(204_800));
+        assert_eq!(status_kib(s, "VmSwap:"), None);
         let (rss, hwm) = memory_mib(std::process::id()).unwrap();
         assert!(rss > 0.0 && hwm >= rss);
     }

@@ -204,7 +204,7 @@ impl Machine {
     pub fn read() -> Self {
         let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
         let meminfo = read("/proc/meminfo");
-        let mem_kib = crate::procs::parse_status_kib(&meminfo, "MemTotal:").unwrap_or(0);
+        let mem_kib = hotspot_gateway::memory::status_kib(&meminfo, "MemTotal:").unwrap_or(0);
         let cpuinfo = read("/proc/cpuinfo");
         let cpu = cpuinfo
             .lines()

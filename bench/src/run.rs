@@ -1031,32 +1031,17 @@ impl Env<'_> {
             .iter()
             .filter_map(|(_, a)| a.as_ref().and_then(|a| a.gateway_ms).map(|v| v as f64))
             .collect();
-        let matcher_ms: Vec<f64> = m
-            .record
-            .captures
-            .iter()
-            .filter_map(|(s, _)| service.get(&s.pool_index).copied())
-            .collect();
+        let matcher_ms = per_sent(&m.record, &service);
         let matcher_alone = Summary::of(&matcher_ms);
-        let sent_times = |times: &BTreeMap<usize, f64>| {
-            let v: Vec<f64> = m
-                .record
-                .captures
-                .iter()
-                .filter_map(|(s, _)| times.get(&s.pool_index).copied())
-                .collect();
-            Summary::of(&v)
-        };
         let (matcher_before, matcher_after) = bracket
-            .map(|b| (sent_times(&b.before), sent_times(&b.after)))
+            .map(|b| {
+                (
+                    Summary::of(&per_sent(&m.record, &b.before)),
+                    Summary::of(&per_sent(&m.record, &b.after)),
+                )
+            })
             .unwrap_or_default();
-        let parts = self.matcher.parts_ms(sc.kind);
-        let sent_parts: Vec<(f64, f64)> = m
-            .record
-            .captures
-            .iter()
-            .filter_map(|(s, _)| parts.get(&s.pool_index).copied())
-            .collect();
+        let sent_parts = per_sent(&m.record, &self.matcher.parts_ms(sc.kind));
         let cost = self.matcher.cost(sc.kind);
         let floor_p50 = floor.and_then(|f| f.latency).map(|l| l.p50);
         let overhead: Vec<f64> = m
@@ -1270,6 +1255,16 @@ fn latencies(record: &Record) -> Vec<f64> {
         .captures
         .iter()
         .filter_map(|(s, a)| a.as_ref().map(|a| ms(a.at.duration_since(s.at))))
+        .collect()
+}
+
+/// The matcher alone's figure for each capture sent, in sending order (captures whose pool entry has none are
+/// left out).
+fn per_sent<T: Copy>(record: &Record, by_pool_index: &BTreeMap<usize, T>) -> Vec<T> {
+    record
+        .captures
+        .iter()
+        .filter_map(|(s, _)| by_pool_index.get(&s.pool_index).copied())
         .collect()
 }
 

@@ -20,13 +20,7 @@ const PAYLOAD_BYTES: usize = 200 * 1024;
 /// Resident memory, MiB, after the allocator gave back what it could.
 fn rss_mib() -> f64 {
     release_freed_memory();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib / 1024.0
+    hotspot_gateway::memory::resident_bytes().unwrap() as f64 / (1024.0 * 1024.0)
 }
 
 fn capture(i: usize, bytes: usize) -> Capture {

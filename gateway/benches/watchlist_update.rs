@@ -58,11 +58,7 @@ fn entry(id: usize, rng: &mut impl rand::Rng) -> WatchlistEntry {
 
 fn rss_kib(field: &str) -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    hotspot_gateway::memory::status_kib(&s, field).unwrap_or(0)
 }
 
 fn reset_peak() {

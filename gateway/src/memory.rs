@@ -45,15 +45,16 @@ pub fn resident_bytes() -> Option<u64> {
 
 /// `VmRSS` of `/proc/<pid>/status` text, bytes.
 fn vm_rss_bytes(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line
-        .trim_start_matches("VmRSS:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    kib.checked_mul(1024)
+    status_kib(status, "VmRSS:")?.checked_mul(1024)
+}
+
+/// A `kB` field (`VmRSS:`, `VmHWM:`, or `MemTotal:` of `/proc/meminfo`) of `/proc` status text, in KiB.
+pub fn status_kib(status: &str, field: &str) -> Option<u64> {
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
 }
 
 /// Least time between two trims after answers ([`trim_due`]).

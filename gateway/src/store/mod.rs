@@ -282,18 +282,17 @@ impl Store {
     /// database writes its buffers back leaves the record referring to the file and the capture queued again for
     /// central, with its file gone, so it could never be delivered.
     fn drop_payload_file(&self, id: Uuid) {
-        self.purged_files
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(id);
+        self.purged_files().push(id);
     }
 
     /// Payload files waiting for the next flush to be deleted.
     pub fn purges_pending(&self) -> usize {
-        self.purged_files
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.purged_files().len()
+    }
+
+    /// The list of payload files waiting for the next flush (a poisoned lock still holds a valid list).
+    fn purged_files(&self) -> std::sync::MutexGuard<'_, Vec<Uuid>> {
+        self.purged_files.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Reads and checks a value; a value failing its check is quarantined and reads as absent.
@@ -420,18 +419,14 @@ impl Store {
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
         // Taken before the database's flush: every purge in the list was written to the engine before it was
         // listed, so this flush makes it durable.
-        let purged =
-            std::mem::take(&mut *self.purged_files.lock().unwrap_or_else(|p| p.into_inner()));
+        let purged = std::mem::take(&mut *self.purged_files());
         let synced = self
             .payloads
             .sync()
             .map_err(StoreError::from)
             .and_then(|()| self.engine.flush().map_err(StoreError::from));
         if let Err(e) = synced {
-            self.purged_files
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend(purged);
+            self.purged_files().extend(purged);
             return Err(e);
         }
         for id in purged {

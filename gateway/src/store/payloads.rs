@@ -140,9 +140,7 @@ impl PayloadFiles {
 
     /// Makes the files written and renamed so far durable (syncs the folder). Blocking.
     pub fn sync(&self) -> Result<(), PayloadFileError> {
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&self.dir))
+        sync_folder(&self.dir)
     }
 
     /// `id`'s payload, `None` if there is no file.
@@ -199,22 +197,27 @@ impl PayloadFiles {
             .open(&to)
             .and_then(|f| f.set_modified(now))
             .map_err(io(&to))?;
-        for folder in [&self.dir, &self.quarantine] {
-            std::fs::File::open(folder)
-                .and_then(|d| d.sync_all())
-                .map_err(io(folder))?;
-        }
+        sync_folder(&self.dir)?;
+        sync_folder(&self.quarantine)?;
         Ok(true)
     }
 
     /// The quarantined payload files, as `(capture id, time of the quarantine)`.
     pub fn quarantined(&self) -> Result<Vec<(Uuid, SystemTime)>, PayloadFileError> {
+        Ok(self
+            .quarantined_files()?
+            .into_iter()
+            .map(|(id, _, at, _)| (id, at))
+            .collect())
+    }
+
+    /// The quarantined payload files: capture id, path, time of the quarantine and size.
+    fn quarantined_files(&self) -> Result<Vec<(Uuid, PathBuf, SystemTime, u64)>, PayloadFileError> {
         let mut out = Vec::new();
         for (id, path) in ids_in(&self.quarantine)? {
-            let modified = std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .map_err(io(&path))?;
-            out.push((id, modified));
+            let meta = std::fs::metadata(&path).map_err(io(&path))?;
+            let modified = meta.modified().map_err(io(&path))?;
+            out.push((id, path, modified, meta.len()));
         }
         Ok(out)
     }
@@ -222,12 +225,10 @@ impl PayloadFiles {
     /// Deletes the quarantined payload files quarantined before `cutoff`; returns how many. Blocking.
     pub fn remove_quarantined_before(&self, cutoff: SystemTime) -> Result<u64, PayloadFileError> {
         let mut removed = 0;
-        for (id, at) in self.quarantined()? {
+        for (_, path, at, len) in self.quarantined_files()? {
             if at >= cutoff {
                 continue;
             }
-            let path = self.quarantine.join(id.simple().to_string());
-            let len = std::fs::metadata(&path).map_or(0, |m| m.len());
             match std::fs::remove_file(&path) {
                 Ok(()) => {
                     self.less(len);
@@ -258,6 +259,13 @@ impl PayloadFiles {
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
+}
+
+/// Syncs `folder`, making the renames and deletions in it durable. Blocking.
+fn sync_folder(folder: &Path) -> Result<(), PayloadFileError> {
+    std::fs::File::open(folder)
+        .and_then(|d| d.sync_all())
+        .map_err(io(folder))
 }
 
 /// The files in `folder` named as a capture id (32 hex digits), with their paths.

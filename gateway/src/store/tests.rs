@@ -35,6 +35,19 @@ fn payload_file(dir: &Path, id: Uuid) -> PathBuf {
     dir.join("payloads").join(id.simple().to_string())
 }
 
+/// Flips one bit of the last byte of `id`'s capture record, so that it fails its checksum.
+fn flip_last_byte_of_record(s: &Store, id: Uuid) {
+    let mut raw = s
+        .engine
+        .get(Tree::Captures, id.as_bytes())
+        .unwrap()
+        .unwrap();
+    let last = raw.len() - 1;
+    raw[last] ^= 0x40;
+    s.corrupt_for_tests(Tree::Captures, id.as_bytes(), raw)
+        .unwrap();
+}
+
 fn open(dir: &Path) -> Store {
     Store::open(dir, PayloadKey::load_or_create(&dir.join("k")).unwrap()).unwrap()
 }
@@ -253,15 +266,7 @@ fn corrupt_records_are_quarantined_not_fatal() {
         s.record_local(c.capture_id, &r, Priority::Screen).unwrap();
     }
     // Flip one byte in the bad capture's record, and put garbage in the outbox.
-    let mut raw = s
-        .engine
-        .get(Tree::Captures, bad.capture_id.as_bytes())
-        .unwrap()
-        .unwrap();
-    let last = raw.len() - 1;
-    raw[last] ^= 0x40;
-    s.corrupt_for_tests(Tree::Captures, bad.capture_id.as_bytes(), raw)
-        .unwrap();
+    flip_last_byte_of_record(&s, bad.capture_id);
     s.corrupt_for_tests(
         Tree::Outbox,
         &[2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
@@ -476,15 +481,7 @@ async fn a_quarantined_captures_payload_is_kept_for_the_audit_period() {
     s.flush().await.unwrap();
     let sealed = std::fs::read(payload_file(d.path(), bad_record.capture_id)).unwrap();
     // One record fails its checksum; the other's payload file is damaged (it no longer opens).
-    let mut raw = s
-        .engine
-        .get(Tree::Captures, bad_record.capture_id.as_bytes())
-        .unwrap()
-        .unwrap();
-    let last = raw.len() - 1;
-    raw[last] ^= 0x40;
-    s.corrupt_for_tests(Tree::Captures, bad_record.capture_id.as_bytes(), raw)
-        .unwrap();
+    flip_last_byte_of_record(&s, bad_record.capture_id);
     let damaged = vec![0x5a; 80];
     std::fs::write(payload_file(d.path(), bad_payload.capture_id), &damaged).unwrap();
     let size = s.payloads.bytes();
