@@ -1,7 +1,8 @@
 //! The matcher-alone baseline, run in a child process (`hotspot-bench matcher-alone`) so that its memory is
 //! its own and freed with the process: the same signed snapshot the gateway installs, built into the same index by
 //! the gateway's own [`Watchlist::build`], then every capture of the pools taken from its JSON to a decision
-//! (`probe_from_capture` + `decide`, the gateway's local-answer path without storage or MQTT), one at a time. The
+//! ([`answer`]: the gateway's local-answer path without storage or MQTT, its finger search overlapping the face's
+//! analysis as the gateway's does for a screening capture with both), one at a time. The
 //! child stays up, idle, while the gateway is measured, and times a pool again on request ([`Child::retime`]), so
 //! that each scenario's baseline brackets it in time.
 
@@ -15,7 +16,10 @@ use anyhow::{Context as _, anyhow, bail};
 use hotspot_device_protocols::bundle::{MAX_BUNDLE_BYTES, WatchlistContent, decode_unverified};
 use hotspot_device_protocols::station::{Capture, decode_capture};
 use hotspot_gateway::watchlist::Watchlist;
-use hotspot_matcher::probe::{decide, probe_from_capture};
+use hotspot_matcher::probe::{
+    Gallery, Outcome, decide, decide_with, probe_face, probe_fingers, probe_from_capture,
+    search_fingers,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::procs::{CpuMark, Pids};
@@ -28,10 +32,16 @@ pub struct Item {
     pub kind: String,
     /// Index in its pool.
     pub pool_index: usize,
-    /// Capture -> probe (template parsing, face detection and embedding), ms.
+    /// Capture -> probe (template parsing, face detection and embedding), ms. With a face, the finger search
+    /// runs meanwhile.
     pub probe_ms: f64,
-    /// Probe -> decision (1:N searches and fusion), ms.
+    /// Probe -> decision (what is left of the 1:N searches, and the fusion), ms.
     pub decide_ms: f64,
+    /// The same capture to its decision with the face analysed before the finger search starts, as until
+    /// session 10 (`probe_from_capture` + `decide`), timed next to it (the two in turns, the first alternating
+    /// with the pool index), ms; only for captures with fingers and a face.
+    #[serde(default)]
+    pub face_first_ms: Option<f64>,
     /// The decision.
     pub decision: String,
     /// Best candidate.
@@ -73,7 +83,10 @@ pub struct KindCost {
     pub captures: usize,
     /// Wall time, s.
     pub wall_s: f64,
-    /// CPU time of the process (all threads), s.
+    /// CPU time of the process (all threads) for answering each capture once, s: since session 10 a capture
+    /// with fingers and a face is answered twice, both ways (`Item::face_first_ms`), with the same work each
+    /// time, so the pass's CPU is scaled by captures / answers. (Runs 12 and 13 of `docs/benchmark.md` were made
+    /// before this scaling: their matcher-alone CPU per capture counts both answers.)
     pub cpu_s: f64,
     /// Other work on the machine meanwhile, cores.
     pub others_cores: Option<f64>,
@@ -112,6 +125,17 @@ impl Report {
             .iter()
             .filter(|i| i.kind == name)
             .map(|i| (i.pool_index, (i.probe_ms, i.decide_ms)))
+            .collect()
+    }
+
+    /// Capture-to-decision times of pool `kind` with the face analysed before the finger search (captures with
+    /// both only), by pool index.
+    pub fn face_first_ms(&self, kind: Kind) -> BTreeMap<usize, f64> {
+        let name = kind.name();
+        self.items
+            .iter()
+            .filter(|i| i.kind == name)
+            .filter_map(|i| Some((i.pool_index, i.face_first_ms?)))
             .collect()
     }
 
@@ -174,9 +198,7 @@ impl Prepared {
         // Warm caches and lazily built state, as the gateway's warm-up captures do.
         if let Some((_, c)) = these.first() {
             for _ in 0..2 {
-                if let Ok(p) = probe_from_capture(c, Some(&self.engine)) {
-                    std::hint::black_box(decide(self.installed.gallery(), &p));
-                }
+                std::hint::black_box(answer(c, &self.engine, self.installed.gallery()).ok());
             }
         }
         let mark = CpuMark::now(Pids::default());
@@ -185,11 +207,16 @@ impl Prepared {
             items.push(time_one(kind, *i, capture, &self.engine, &self.installed)?);
         }
         let cpu = mark.until(&CpuMark::now(Pids::default()));
+        let answers: usize = items
+            .iter()
+            .map(|i| 1 + usize::from(i.face_first_ms.is_some()))
+            .sum();
         let cost = KindCost {
             kind: kind.to_owned(),
             captures: these.len(),
             wall_s: cpu.wall_s,
-            cpu_s: cpu.bench_cores.unwrap_or(f64::NAN) * cpu.wall_s,
+            cpu_s: cpu.bench_cores.unwrap_or(f64::NAN) * cpu.wall_s * these.len() as f64
+                / answers.max(1) as f64,
             others_cores: cpu.others_cores,
         };
         Ok(Pass { items, cost })
@@ -269,30 +296,75 @@ fn measure(bundle: &Path, pool: &Path, models: &Path) -> anyhow::Result<(Prepare
     Ok((prepared, report))
 }
 
-/// One capture taken to a decision, timed.
+/// One capture taken to a decision, timed; with fingers and a face, also with the face analysed first.
 fn time_one(
     kind: &str,
     i: usize,
-    capture: &hotspot_device_protocols::station::Capture,
+    capture: &Capture,
     engine: &hotspot_matcher::face::FaceEngine,
     installed: &hotspot_gateway::watchlist::Installed,
 ) -> anyhow::Result<Item> {
-    {
+    let both = capture.face.is_some() && !capture.fingers.is_empty();
+    let face_first = || -> anyhow::Result<f64> {
         let t = Instant::now();
         let probe = probe_from_capture(capture, Some(engine)).map_err(|e| anyhow!("probe: {e}"))?;
-        let probe_ms = t.elapsed().as_secs_f64() * 1000.0;
-        let t = Instant::now();
-        let outcome = decide(installed.gallery(), &probe);
-        let decide_ms = t.elapsed().as_secs_f64() * 1000.0;
-        Ok(Item {
-            kind: kind.to_owned(),
-            pool_index: i,
-            probe_ms,
-            decide_ms,
-            decision: outcome.decision.as_str().to_owned(),
-            top: outcome.candidates.first().map(|c| c.subject_id.clone()),
-        })
-    }
+        std::hint::black_box(decide(installed.gallery(), &probe));
+        Ok(t.elapsed().as_secs_f64() * 1000.0)
+    };
+    let before = if both && i % 2 == 1 {
+        Some(face_first()?)
+    } else {
+        None
+    };
+    let t = Instant::now();
+    let (outcome, probed) =
+        answer(capture, engine, installed.gallery()).map_err(|e| anyhow!("probe: {e}"))?;
+    let total_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let probe_ms = probed.as_secs_f64() * 1000.0;
+    let face_first_ms = match before {
+        Some(ms) => Some(ms),
+        None if both => Some(face_first()?),
+        None => None,
+    };
+    Ok(Item {
+        kind: kind.to_owned(),
+        pool_index: i,
+        probe_ms,
+        decide_ms: total_ms - probe_ms,
+        face_first_ms,
+        decision: outcome.decision.as_str().to_owned(),
+        top: outcome.candidates.first().map(|c| c.subject_id.clone()),
+    })
+}
+
+/// `capture` to its decision as the gateway answers a screening capture: fingers probed, then the finger search
+/// (rayon, every core) on a thread of its own while this one analyses the face, then the fusion. Also returns the
+/// time from the start to the probe being whole.
+fn answer(
+    capture: &Capture,
+    engine: &hotspot_matcher::face::FaceEngine,
+    gallery: Gallery<'_>,
+) -> Result<(Outcome, std::time::Duration), String> {
+    let t = Instant::now();
+    let mut probe = probe_fingers(capture)?;
+    let (face, found, probed) = if capture.face.is_some() && !probe.fingers.is_empty() {
+        let fingers = &probe.fingers;
+        std::thread::scope(|s| {
+            let search = s.spawn(move || search_fingers(gallery, fingers));
+            let face = probe_face(capture, Some(engine));
+            let probed = t.elapsed();
+            let found = search
+                .join()
+                .map_err(|_| "the finger search panicked".to_owned())?;
+            Ok::<_, String>((face, found, probed))
+        })?
+    } else {
+        let face = probe_face(capture, Some(engine));
+        let probed = t.elapsed();
+        (face, search_fingers(gallery, &probe.fingers), probed)
+    };
+    probe.add_face(face?);
+    Ok((decide_with(gallery, &probe, found), probed))
 }
 
 /// The matcher-alone child process, kept running (idle, its index resident) while the benchmark runs, so that a

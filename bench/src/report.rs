@@ -140,6 +140,11 @@ pub struct ScenarioResult {
     pub matcher_probe_ms: Option<Summary>,
     /// Matcher alone, probe -> decision part (1:N searches, fusion), ms.
     pub matcher_decide_ms: Option<Summary>,
+    /// Matcher alone, the same captures (with fingers and a face) with the face analysed before the finger
+    /// search, as until session 10, timed in the same passes (`matcher_alone_ms` is with the search running while
+    /// the face is analysed), ms. None for other kinds and in results from before session 10.
+    #[serde(default)]
+    pub matcher_face_first_ms: Option<Summary>,
     /// The gateway's own stage times for the same captures (its `local result` log lines): the probe (templates,
     /// face), the wait for the matcher, the 1:N searches and fusion, ms. None in results from before session 8.
     pub gateway_probe_ms: Option<Summary>,
@@ -639,6 +644,45 @@ impl Report {
             }
             t.push('\n');
         }
+        let overlapped: Vec<&ScenarioResult> = self
+            .results
+            .iter()
+            .filter(|r| r.matcher_face_first_ms.is_some())
+            .collect();
+        if !overlapped.is_empty() {
+            let _ = writeln!(
+                t,
+                "### The finger search while the face is analysed (since session 10)\n\n\
+                 The matcher alone, the same captures (fingers and a face) in the same passes, each taken to its \
+                 decision twice in turns: with the face analysed first and the finger search after it (as until \
+                 session 10), and with the finger search running while the face is analysed (as the gateway and the \
+                 matcher alone now do). Ratio: face first p50 / overlapped p50.\n"
+            );
+            let _ = writeln!(
+                t,
+                "| scenario | face first p50 / p99 | overlapped p50 / p99 | ratio p50 | gateway p50 / p99 |"
+            );
+            let _ = writeln!(t, "|---|---|---|---|---|");
+            for r in overlapped {
+                let ratio = match (r.matcher_face_first_ms, r.matcher_alone_ms) {
+                    (Some(f), Some(o)) if o.p50 > 0.0 => format!("{:.2}", f.p50 / o.p50),
+                    _ => "-".into(),
+                };
+                let _ = writeln!(
+                    t,
+                    "| {} | {} / {} | {} / {} | {} | {} / {} |",
+                    r.name,
+                    opt_ms(r.matcher_face_first_ms, |s| s.p50),
+                    opt_ms(r.matcher_face_first_ms, |s| s.p99),
+                    opt_ms(r.matcher_alone_ms, |s| s.p50),
+                    opt_ms(r.matcher_alone_ms, |s| s.p99),
+                    ratio,
+                    opt_ms(r.latency_ms, |s| s.p50),
+                    opt_ms(r.latency_ms, |s| s.p99),
+                );
+            }
+            t.push('\n');
+        }
         let ramps: Vec<&ScenarioResult> =
             self.results.iter().filter(|r| r.ramp.is_some()).collect();
         if !ramps.is_empty() {
@@ -904,6 +948,7 @@ mod tests {
             bus_floor_drain_s: Some(119.0),
             matcher_probe_ms: Some(s(80.0)),
             matcher_decide_ms: Some(s(200.0)),
+            matcher_face_first_ms: None,
             matcher_alone_before_ms: Some(s(240.0)),
             matcher_alone_after_ms: Some(s(260.0)),
             gateway_probe_ms: Some(s(55.0)),
@@ -1060,6 +1105,41 @@ mod tests {
         assert!(table.contains("**missed**"));
         let svg = std::fs::read_to_string(dir.join("p.svg")).unwrap();
         assert!(svg.contains("2f+face p99"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_overlap_table_sets_the_face_first_order_against_the_overlapped_one() {
+        let dir =
+            std::env::temp_dir().join(format!("hotspot-bench-overlap-{}", std::process::id()));
+        let mut r = report(&dir);
+        r.add_result(result("w1k-s100-2f-sustained", 20.0, 1.0))
+            .unwrap();
+        assert!(
+            !r.tables().contains("face first"),
+            "no face-first times yet"
+        );
+        let mut with = result(TARGET, 300.0, 3.0);
+        with.matcher_face_first_ms = Some(Summary {
+            n: 120,
+            p50: 175.0,
+            p99: 250.0,
+            max: 260.0,
+            mean: 180.0,
+        });
+        r.add_result(with).unwrap();
+        let table = r.tables();
+        // Matcher alone (overlapped): p50 140, p99 280; gateway p50 150, p99 300.
+        assert!(
+            table.contains(
+                "| w100k-s100-2f+face-sustained | 175 / 250 | 140 / 280 | 1.25 | 150 / 300 |"
+            ),
+            "{table}"
+        );
+        assert!(
+            !table.contains("| w1k-s100-2f-sustained | - / -"),
+            "{table}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -632,6 +632,10 @@ fn bracket_mean(
             Some(b) => matcher_alone::Item {
                 probe_ms: (a.probe_ms + b.probe_ms) / 2.0,
                 decide_ms: (a.decide_ms + b.decide_ms) / 2.0,
+                face_first_ms: a
+                    .face_first_ms
+                    .zip(b.face_first_ms)
+                    .map(|(a, b)| (a + b) / 2.0),
                 ..a.clone()
             },
             None => a.clone(),
@@ -1042,6 +1046,7 @@ impl Env<'_> {
             })
             .unwrap_or_default();
         let sent_parts = per_sent(&m.record, &self.matcher.parts_ms(sc.kind));
+        let face_first = per_sent(&m.record, &self.matcher.face_first_ms(sc.kind));
         let cost = self.matcher.cost(sc.kind);
         let floor_p50 = floor.and_then(|f| f.latency).map(|l| l.p50);
         let overhead: Vec<f64> = m
@@ -1124,6 +1129,7 @@ impl Env<'_> {
             gateway_match_ms: Summary::of(&m.stages.matching),
             matcher_probe_ms: Summary::of(&sent_parts.iter().map(|p| p.0).collect::<Vec<_>>()),
             matcher_decide_ms: Summary::of(&sent_parts.iter().map(|p| p.1).collect::<Vec<_>>()),
+            matcher_face_first_ms: Summary::of(&face_first),
             matcher_alone_cpu_ms: cost
                 .filter(|c| c.captures > 0)
                 .map(|c| c.cpu_s * 1000.0 / c.captures as f64),
@@ -1298,6 +1304,7 @@ mod tests {
             pool_index: i,
             probe_ms: probe,
             decide_ms: decide,
+            face_first_ms: Some(probe + decide + 30.0),
             decision: decision.into(),
             top: None,
         };
@@ -1322,6 +1329,9 @@ mod tests {
             ]
         );
         assert_eq!(mean[0].total_ms(), 780.0);
+        // The face-first times are averaged the same way; a capture timed in one pass only keeps its own.
+        let face_first: Vec<Option<f64>> = mean.iter().map(|i| i.face_first_ms).collect();
+        assert_eq!(face_first, vec![Some(810.0), Some(717.0), Some(60.0)]);
     }
 
     #[test]

@@ -3,6 +3,12 @@
 //! wait; the result is recorded and published only after the capture is stored, and dropped when storing fails
 //! (the station was told, and sends again).
 //!
+//! A screening capture with fingers and a face starts its finger search as soon as its fingers are ready, while
+//! its face is analysed (about 60 ms of one core), when nothing but the face can still turn it away (no quality
+//! plugins, not a re-sent capture, disk quota not reached): the face's analysis and the search share the cores
+//! instead of following each other. The decision waits for the face; if the photo does not decode, the capture is
+//! rejected as before and the search's result dropped.
+//!
 //! The local answer never waits for the uplink: it depends only on the store and the installed watchlist.
 //! Matching runs on blocking threads, at most one per core at a time, so a burst cannot starve ingest.
 
@@ -16,7 +22,9 @@ use hotspot_device_protocols::station::{
 };
 use hotspot_device_protocols::uplink::GatewayEvent;
 use hotspot_matcher::face::FaceEngine;
-use hotspot_matcher::probe::{Probe, decide, probe_from_capture};
+use hotspot_matcher::probe::{
+    FacePart, Probe, decide, decide_with, probe_face, probe_fingers, search_fingers,
+};
 use rumqttc::AsyncClient;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -81,6 +89,9 @@ struct ToMatch {
     received_ms: i64,
     /// How long making the probe took (templates, face), ms.
     probe_ms: u64,
+    /// The face's side of the probe and the whole probe's time (ms), when the finger search starts before the
+    /// face is analysed; `None`: `probe` is whole. Closed without a value: the capture was rejected.
+    face: Option<oneshot::Receiver<(FacePart, u64)>>,
 }
 
 /// How long a result handed to MQTT waits before it is marked published (see [`Pipeline::confirm_published`]).
@@ -335,50 +346,85 @@ impl Pipeline {
         let id = capture.capture_id;
         // Extraction and the face networks are CPU-heavy: off the async threads.
         let capture = Arc::new(capture);
-        let (probe, probe_ms) = match self.probe(capture.clone()).await {
+        let started = Instant::now();
+        let fingers = match self.blocking(capture.clone(), probe_fingers).await {
             Ok(p) => p,
             Err(reason) => return self.reject(&inbound, Some(id), reason).await,
         };
-        if capture.purpose == Purpose::Enrol
-            && let Err(reason) = crate::quality::enrolment_gate(&capture, &probe)
-        {
-            self.count_contribution(|s| s.rejected_quality += 1);
-            return self.reject(&inbound, Some(id), reason).await;
-        }
-        let notes = if self.plugins.has_checks().0 {
-            match self.plugin_quality(&capture).await {
-                Ok(n) => n,
-                Err(reason) => {
-                    if capture.purpose == Purpose::Enrol {
-                        self.count_contribution(|s| s.rejected_quality += 1);
-                    }
-                    return self.reject(&inbound, Some(id), reason).await;
-                }
-            }
-        } else {
-            Vec::new()
-        };
         let known = matches!(self.store.capture_record(id), Ok(Some(_)));
-        if self.shared.disk_full() && !known {
-            return self.refuse_storage_full(&inbound, id, probe).await;
-        }
-        // The local match starts now, while the capture is stored and flushed: the officer's answer does not wait
-        // for the disk. It is recorded and published only once the capture is stored (`stored`), and dropped if
+        let full = self.shared.disk_full() && !known;
+        // The local match starts before the capture is stored and flushed: the officer's answer does not wait for
+        // the disk. It is recorded and published only once the capture is stored (`stored`), and dropped if
         // storing fails. A capture already stored (re-sent) is answered from the store instead, so no match.
         let (stored, stored_rx) = oneshot::channel::<bool>();
-        if !known {
-            let this = self.clone();
-            let (station, capture) = (station.clone(), capture.clone());
-            let job = ToMatch {
-                id,
-                station,
-                probe,
-                capture,
-                notes,
-                received_ms,
-                probe_ms,
+        let mut stored_rx = Some(stored_rx);
+        let job = |probe, notes, probe_ms, face| ToMatch {
+            id,
+            station: station.clone(),
+            probe,
+            capture: capture.clone(),
+            notes,
+            received_ms,
+            probe_ms,
+            face,
+        };
+        // Only the face can still turn this capture away: its finger search starts now, while the face is analysed.
+        let early = capture.purpose == Purpose::Screen
+            && capture.face.is_some()
+            && !fingers.fingers.is_empty()
+            && self.faces.is_some()
+            && !self.plugins.has_checks().0
+            && !known
+            && !full;
+        let (probe, face_tx) = if early {
+            let (tx, rx) = oneshot::channel();
+            let (this, job) = (self.clone(), job(fingers, Vec::new(), 0, Some(rx)));
+            let stored_rx = stored_rx.take();
+            tokio::spawn(async move { this.local_match(job, stored_rx).await });
+            (None, Some(tx))
+        } else {
+            (Some(fingers), None)
+        };
+        let faces = self.faces.clone();
+        let face = self
+            .blocking(capture.clone(), move |c| probe_face(c, faces.as_deref()))
+            .await;
+        let probe_ms = millis(started.elapsed());
+        let face = match face {
+            Ok(f) => f,
+            // Dropping `face_tx` (and `stored`) tells an early match to give up.
+            Err(reason) => return self.reject(&inbound, Some(id), reason).await,
+        };
+        if let Some(tx) = face_tx {
+            let _ = tx.send((face, probe_ms));
+        } else if let Some(mut probe) = probe {
+            probe.add_face(face);
+            if capture.purpose == Purpose::Enrol
+                && let Err(reason) = crate::quality::enrolment_gate(&capture, &probe)
+            {
+                self.count_contribution(|s| s.rejected_quality += 1);
+                return self.reject(&inbound, Some(id), reason).await;
+            }
+            let notes = if self.plugins.has_checks().0 {
+                match self.plugin_quality(&capture).await {
+                    Ok(n) => n,
+                    Err(reason) => {
+                        if capture.purpose == Purpose::Enrol {
+                            self.count_contribution(|s| s.rejected_quality += 1);
+                        }
+                        return self.reject(&inbound, Some(id), reason).await;
+                    }
+                }
+            } else {
+                Vec::new()
             };
-            tokio::spawn(async move { this.local_match(job, Some(stored_rx)).await });
+            if full {
+                return self.refuse_storage_full(&inbound, id, probe).await;
+            }
+            if let (false, Some(stored_rx)) = (known, stored_rx.take()) {
+                let (this, job) = (self.clone(), job(probe, notes, probe_ms, None));
+                tokio::spawn(async move { this.local_match(job, Some(stored_rx)).await });
+            }
         }
         match self
             .store
@@ -425,19 +471,33 @@ impl Pipeline {
         );
     }
 
-    /// The capture's probe, computed on a blocking thread, and how long that took (ms, the `probe` stage).
-    async fn probe(&self, capture: Arc<Capture>) -> Result<(Probe, u64), String> {
-        let faces = self.faces.clone();
+    /// `f(capture)` on a blocking thread: probing is CPU-heavy (extraction, the face networks).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        capture: Arc<Capture>,
+        f: impl FnOnce(&Capture) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
         let id = capture.capture_id;
+        tokio::task::spawn_blocking(move || f(&capture))
+            .await
+            .unwrap_or_else(|e| {
+                error!(capture_id = %id, error = %e, "probe task failed");
+                Err(format!(
+                    "gateway failure while reading the capture ({e}); send it again"
+                ))
+            })
+    }
+
+    /// The capture's whole probe (fingers, then face), computed on blocking threads, and how long that took (ms,
+    /// the `probe` stage).
+    async fn probe(&self, capture: Arc<Capture>) -> Result<(Probe, u64), String> {
         let started = Instant::now();
-        let task =
-            tokio::task::spawn_blocking(move || probe_from_capture(&capture, faces.as_deref()));
-        let probe = task.await.unwrap_or_else(|e| {
-            error!(capture_id = %id, error = %e, "probe task failed");
-            Err(format!(
-                "gateway failure while reading the capture ({e}); send it again"
-            ))
-        })?;
+        let mut probe = self.blocking(capture.clone(), probe_fingers).await?;
+        let faces = self.faces.clone();
+        let face = self
+            .blocking(capture, move |c| probe_face(c, faces.as_deref()))
+            .await?;
+        probe.add_face(face);
         Ok((probe, millis(started.elapsed())))
     }
 
@@ -503,7 +563,8 @@ impl Pipeline {
             capture,
             notes,
             received_ms,
-            probe_ms,
+            mut probe_ms,
+            face,
         } = job;
         let purpose = capture.purpose;
         let queued = Instant::now();
@@ -514,8 +575,37 @@ impl Pipeline {
         let installed = self.watchlist.current();
         let version = installed.version;
         let matching = Instant::now();
-        let outcome = match tokio::task::spawn_blocking(move || decide(installed.gallery(), &probe))
-            .await
+        // The 1:N finger search, the heavy part: one at a time (`match_slots`), every core.
+        let searched = tokio::task::spawn_blocking(move || {
+            let found = search_fingers(installed.gallery(), &probe.fingers);
+            (installed, probe, found)
+        })
+        .await;
+        // The next capture may search while this one waits for its face or its storage.
+        drop(slot);
+        let (installed, mut probe, found) = match searched {
+            Ok(s) => s,
+            Err(e) => {
+                error!(capture_id = %id, error = %e, "matching task failed; will retry at next start");
+                return;
+            }
+        };
+        let mut match_ms = millis(matching.elapsed());
+        let waited = Instant::now();
+        if let Some(face) = face {
+            let Ok((part, ms)) = face.await else {
+                // Rejected while its face was analysed: the station was told.
+                return;
+            };
+            probe.add_face(part);
+            probe_ms = ms;
+        }
+        let face_wait_ms = millis(waited.elapsed());
+        let fusing = Instant::now();
+        let outcome = match tokio::task::spawn_blocking(move || {
+            decide_with(installed.gallery(), &probe, found)
+        })
+        .await
         {
             Ok(o) => o,
             Err(e) => {
@@ -523,9 +613,7 @@ impl Pipeline {
                 return;
             }
         };
-        let match_ms = millis(matching.elapsed());
-        // The next capture may match while this one waits for its storage (if it still does).
-        drop(slot);
+        match_ms += millis(fusing.elapsed());
         if let Some(stored) = stored
             && !matches!(stored.await, Ok(true))
         {
@@ -571,7 +659,7 @@ impl Pipeline {
         }
         info!(
             capture_id = %id, station, decision = ?result.decision, latency_ms = result.latency_ms, probe_ms,
-            queue_ms, match_ms, "local result"
+            queue_ms, match_ms, face_wait_ms, "local result"
         );
         let metrics = &self.shared.metrics;
         metrics.local_result(result.decision, result.latency_ms);
@@ -762,6 +850,7 @@ impl Pipeline {
                                 notes: Vec::new(),
                                 received_ms: rec.received_at_ms,
                                 probe_ms,
+                                face: None,
                             };
                             self.local_match(job, None).await;
                         }

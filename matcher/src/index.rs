@@ -264,12 +264,27 @@ impl FingerprintIndex {
         include: &[String],
     ) -> Vec<Candidate> {
         let mut best = self.search(probe, max_candidates);
+        self.add_included(probe, &mut best, include);
+        best
+    }
+
+    /// Appends to `best` (a [`FingerprintIndex::search`] result for `probe`) the scores of the subjects named in
+    /// `include` that it does not hold (score 0 for a subject with nothing comparable or not in the index): what
+    /// [`FingerprintIndex::search_including`] adds, for a caller that searched before it knew `include` (the
+    /// gateway searches the fingers while the face is still being analysed). Costs one comparison per finger of
+    /// each subject added, not a search.
+    pub fn add_included(
+        &self,
+        probe: &[(u8, Template)],
+        best: &mut Vec<Candidate>,
+        include: &[String],
+    ) {
         let missing: Vec<&String> = include
             .iter()
             .filter(|id| !best.iter().any(|c| &c.subject_id == *id))
             .collect();
         if missing.is_empty() {
-            return best;
+            return;
         }
         let matchers: Vec<(u8, Matcher)> =
             probe.iter().map(|(p, t)| (*p, Matcher::new(t))).collect();
@@ -287,7 +302,6 @@ impl FingerprintIndex {
                 score,
             });
         }
-        best
     }
 }
 

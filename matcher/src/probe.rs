@@ -10,7 +10,9 @@
 //!   the officer can retake it) or that arrives when the box has no face models; a face photo that does not decode
 //!   makes the capture `rejected`, as a finger does; a capture with nothing comparable is `inconclusive`, with the
 //!   notes as its reason;
-//! - fingers and face are searched separately (the face search first, exact over int8 embeddings); every subject
+//! - fingers and face are searched separately (the face search exact over int8 embeddings; the finger search needs
+//!   nothing of the face, so a caller may run it while the face is analysed: [`probe_fingers`], [`search_fingers`]
+//!   and [`probe_face`], then [`decide_with`]); every subject
 //!   among either search's best is then scored on both (the missing side computed for it), and the two calibrated
 //!   false match rates are fused per subject ([`crate::face::fuse`], Fisher's method). The best fused FMR decides:
 //!   `hit` at or below [`thresholds`]' hit FMR (the fingerprint [`hit_threshold`] for the watchlist's size),
@@ -100,8 +102,18 @@ pub struct Outcome {
 
 /// Parses or extracts the capture's fingers and analyses its face with `faces` (`None`: no face models on this
 /// box). `Err` names the field (and finger) whose data is malformed. CPU-heavy (extraction, face networks): call
-/// it on a blocking thread.
+/// it on a blocking thread. The same as [`probe_fingers`] then [`probe_face`], for a caller that does not overlap
+/// the face's analysis with the finger search.
 pub fn probe_from_capture(capture: &Capture, faces: Option<&FaceEngine>) -> Result<Probe, String> {
+    let mut probe = probe_fingers(capture)?;
+    probe.add_face(probe_face(capture, faces)?);
+    Ok(probe)
+}
+
+/// The capture's fingers made ready for search (parsed, or extracted from their images), without its face: what
+/// [`search_fingers`] needs, so that the finger search can start while [`probe_face`] runs. `Err` names the
+/// field and finger whose data is malformed.
+pub fn probe_fingers(capture: &Capture) -> Result<Probe, String> {
     let mut probe = Probe::default();
     for (i, f) in capture.fingers.iter().enumerate() {
         let template = finger_template(f)
@@ -116,31 +128,64 @@ pub fn probe_from_capture(capture: &Capture, faces: Option<&FaceEngine>) -> Resu
         }
         probe.fingers.push((f.position, template));
     }
-    if let Some(face) = &capture.face {
-        let problem = match faces {
-            None => Some("face matching is not installed on this box (no face models)".to_owned()),
-            Some(engine) => match engine.analyze(&face.data) {
-                Ok(a) => {
-                    probe
-                        .notes
-                        .extend(a.notes.iter().map(|n| format!("face: {n}")));
-                    probe.face = Some(FaceProbe {
-                        embedding: a.embedding,
-                        detection_score: a.detection_score,
-                        blur: a.blur,
-                    });
-                    None
-                }
-                Err(FaceError::Image(e)) => return Err(format!("field `face.data`: {e}")),
-                Err(e @ (FaceError::Quality(_) | FaceError::Model(_))) => Some(e.to_string()),
-            },
-        };
-        if let Some(problem) = problem {
-            probe.notes.push(format!("face: {problem}"));
-            probe.face_problem = Some(problem);
-        }
-    }
     Ok(probe)
+}
+
+/// The face side of a probe ([`probe_face`]), to be added to the fingers' with [`Probe::add_face`].
+#[derive(Debug, Clone, Default)]
+pub struct FacePart {
+    face: Option<FaceProbe>,
+    problem: Option<String>,
+    notes: Vec<String>,
+}
+
+impl FacePart {
+    /// Whether the capture's face can be compared (it passed its quality checks).
+    pub fn is_comparable(&self) -> bool {
+        self.face.is_some()
+    }
+}
+
+/// Analyses the capture's face with `faces` (`None`: no face models on this box); a capture without a face gives
+/// an empty part. A photo that does not decode is `Err` (the capture is rejected, as for a malformed finger); a
+/// face that fails its quality checks, or no models, is a note. CPU-heavy (the face networks, about 60 ms here).
+pub fn probe_face(capture: &Capture, faces: Option<&FaceEngine>) -> Result<FacePart, String> {
+    let mut part = FacePart::default();
+    let Some(face) = &capture.face else {
+        return Ok(part);
+    };
+    let problem = match faces {
+        None => Some("face matching is not installed on this box (no face models)".to_owned()),
+        Some(engine) => match engine.analyze(&face.data) {
+            Ok(a) => {
+                part.notes
+                    .extend(a.notes.iter().map(|n| format!("face: {n}")));
+                part.face = Some(FaceProbe {
+                    embedding: a.embedding,
+                    detection_score: a.detection_score,
+                    blur: a.blur,
+                });
+                None
+            }
+            Err(FaceError::Image(e)) => return Err(format!("field `face.data`: {e}")),
+            Err(e @ (FaceError::Quality(_) | FaceError::Model(_))) => Some(e.to_string()),
+        },
+    };
+    if let Some(problem) = problem {
+        part.notes.push(format!("face: {problem}"));
+        part.problem = Some(problem);
+    }
+    Ok(part)
+}
+
+impl Probe {
+    /// Adds the face side ([`probe_face`]) to a probe made by [`probe_fingers`]; its notes come after the
+    /// fingers'.
+    pub fn add_face(&mut self, part: FacePart) {
+        self.face = part.face;
+        self.face_problem = part.problem;
+        self.notes.extend(part.notes);
+    }
 }
 
 /// The template of one finger, from its record or its image.
@@ -170,8 +215,26 @@ fn template_of(record: &MinutiaeRecord) -> Result<Template, String> {
     ))
 }
 
+/// The finger search's best subjects for a probe's fingers ([`search_fingers`]), before the face is known.
+#[derive(Debug, Clone, Default)]
+pub struct FingerCandidates(pub(crate) Vec<crate::Candidate>);
+
+/// Searches `gallery`'s fingerprints with `fingers` (a probe's, [`probe_fingers`]): the 1:N search, nearly all of
+/// a decision's time with a large watchlist. It does not need the face, so it can run while the face is analysed;
+/// [`decide_with`] then completes the decision. Empty when either side has no fingers.
+pub fn search_fingers(gallery: Gallery<'_>, fingers: &[(u8, Template)]) -> FingerCandidates {
+    FingerCandidates(gallery.fingers.search(fingers, CANDIDATES_PER_MODALITY))
+}
+
 /// Searches `gallery` with `probe` and decides (see the [module docs](self)).
 pub fn decide(gallery: Gallery<'_>, probe: &Probe) -> Outcome {
+    decide_with(gallery, probe, search_fingers(gallery, &probe.fingers))
+}
+
+/// As [`decide`], with the finger search already done: `found` must be [`search_fingers`] of the same gallery and
+/// `probe.fingers`. The face search, the face candidates' finger scores and the fusion are what is left (a few
+/// milliseconds). The outcome is the same as [`decide`]'s.
+pub fn decide_with(gallery: Gallery<'_>, probe: &Probe, found: FingerCandidates) -> Outcome {
     let face = probe.face.as_ref().filter(|_| !gallery.faces.is_empty());
     let fingers = !probe.fingers.is_empty() && !gallery.fingers.is_empty();
     if probe.fingers.is_empty() && probe.face.is_none() {
@@ -206,18 +269,17 @@ pub fn decide(gallery: Gallery<'_>, probe: &Probe) -> Outcome {
             reason: Some(notes.join("; ")),
         };
     }
-    // Face search first (fast), so that its candidates are scored on their fingers in the finger search's pass.
     let face_best: Vec<(String, f32)> = face
         .map(|f| gallery.faces.search(&f.embedding, CANDIDATES_PER_MODALITY))
         .unwrap_or_default();
     let finger_scores: Vec<(String, f32)> = if fingers {
+        // The face search's candidates are scored on their fingers too.
         let include: Vec<String> = face_best.iter().map(|(id, _)| id.clone()).collect();
+        let FingerCandidates(mut best) = found;
         gallery
             .fingers
-            .search_including(&probe.fingers, CANDIDATES_PER_MODALITY, &include)
-            .into_iter()
-            .map(|c| (c.subject_id, c.score))
-            .collect()
+            .add_included(&probe.fingers, &mut best, &include);
+        best.into_iter().map(|c| (c.subject_id, c.score)).collect()
     } else {
         Vec::new()
     };

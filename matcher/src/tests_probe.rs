@@ -9,7 +9,10 @@ use hotspot_device_protocols::station::{
 
 use crate::extract::extract;
 use crate::face::FaceIndex;
-use crate::probe::{Gallery, Outcome, Probe, decide, probe_from_capture};
+use crate::probe::{
+    Gallery, Outcome, Probe, decide, decide_with, probe_face, probe_fingers, probe_from_capture,
+    search_fingers,
+};
 use crate::tests_fvc::{data_dir, sample_path};
 use crate::{FingerprintIndex, Subject, Template};
 
@@ -229,6 +232,20 @@ fn with_face(mut c: Capture, data: Vec<u8>) -> Capture {
     c
 }
 
+/// Faces of four people: "s0" (fingers of DB1 finger 0 in [`watchlist`]) has amy's face, s1..s3 the others'.
+fn four_faces(engine: &crate::face::FaceEngine) -> FaceIndex {
+    FaceIndex::build(
+        ["amy", "leonard", "penny", "sheldon"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let photo = face_photo(&format!("faceapi-bbt/{n}/{n}1.png")).unwrap();
+                (format!("s{i}"), engine.analyze(&photo).unwrap().embedding)
+            })
+            .collect(),
+    )
+}
+
 #[test]
 fn face_and_fingers_are_fused_per_subject() {
     let Some(engine) = crate::face::tests_support::engine() else {
@@ -237,18 +254,7 @@ fn face_and_fingers_are_fused_per_subject() {
     let (Some(_), Some(fingers)) = (face_photo("faceapi-bbt/amy/amy1.png"), watchlist()) else {
         return;
     };
-    // Faces of four people; "s0" (fingers of DB1 finger 0) has amy's face, s1..s3 the others'.
-    let names = ["amy", "leonard", "penny", "sheldon"];
-    let faces = FaceIndex::build(
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let photo = face_photo(&format!("faceapi-bbt/{n}/{n}1.png")).unwrap();
-                (format!("s{i}"), engine.analyze(&photo).unwrap().embedding)
-            })
-            .collect(),
-    );
+    let faces = four_faces(engine);
     let gallery = Gallery {
         fingers: &fingers,
         faces: &faces,
@@ -340,5 +346,66 @@ fn a_face_that_cannot_be_compared_is_noted_and_the_fingers_still_decide() {
         probe_from_capture(&bad, Some(engine))
             .unwrap_err()
             .contains("face.data")
+    );
+}
+
+#[test]
+fn the_finger_search_made_before_the_face_is_known_decides_the_same() {
+    let Some(engine) = crate::face::tests_support::engine() else {
+        return;
+    };
+    let (Some(_), Some(fingers)) = (face_photo("faceapi-bbt/amy/amy1.png"), watchlist()) else {
+        return;
+    };
+    let faces = four_faces(engine);
+    let gallery = Gallery {
+        fingers: &fingers,
+        faces: &faces,
+    };
+    let amy = face_photo("faceapi-bbt/amy/amy3.png").unwrap();
+    let (own, _) = fvc(1, 0, 3).unwrap();
+    let (stranger, _) = fvc(2, 5, 1).unwrap();
+    let (low, _) = fvc(1, 4, 2).unwrap();
+    let captures = [
+        // The same subject on both sides; a stranger's finger with a listed face (the face's candidate scores 0
+        // on its fingers, so it is not among the finger search's best and is scored afterwards); two fingers; a
+        // face alone; fingers alone.
+        with_face(
+            capture(vec![finger(2, FingerFormat::Tiff, own.clone())]),
+            amy.clone(),
+        ),
+        with_face(
+            capture(vec![finger(2, FingerFormat::Tiff, stranger.clone())]),
+            amy.clone(),
+        ),
+        with_face(
+            capture(vec![
+                finger(2, FingerFormat::Tiff, own.clone()),
+                finger(7, FingerFormat::Tiff, low),
+            ]),
+            amy.clone(),
+        ),
+        with_face(capture(Vec::new()), amy),
+        capture(vec![finger(2, FingerFormat::Tiff, stranger)]),
+    ];
+    let mut scored_afterwards = 0;
+    for c in &captures {
+        let whole = decide(gallery, &probe_from_capture(c, Some(engine)).unwrap());
+        let mut probe = probe_fingers(c).unwrap();
+        let found = search_fingers(gallery, &probe.fingers);
+        let part = probe_face(c, Some(engine)).unwrap();
+        assert_eq!(part.is_comparable(), c.face.is_some());
+        if part.is_comparable()
+            && !probe.fingers.is_empty()
+            && !found.0.iter().any(|f| f.subject_id == "s0")
+        {
+            scored_afterwards += 1;
+        }
+        probe.add_face(part);
+        assert_eq!(decide_with(gallery, &probe, found), whole, "{c:?}");
+    }
+    assert!(
+        scored_afterwards > 0,
+        "no capture had a face candidate missing from the finger search's best"
     );
 }
