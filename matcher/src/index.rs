@@ -255,8 +255,9 @@ impl FingerprintIndex {
 
 impl FingerprintIndex {
     /// As [`FingerprintIndex::search`], and also the scores of the subjects named in `include` that are not among
-    /// the best (score 0 for a subject with nothing comparable or not in the index), after the best. The fusion
-    /// with faces uses it to score the face search's candidates on their fingers in the same pass.
+    /// the best, after the best; a subject with no finger comparable with the probe's (or not in the index) is
+    /// left out: its fingers give no evidence either way. The fusion with faces uses it to score the face
+    /// search's candidates on their fingers in the same pass.
     pub fn search_including(
         &self,
         probe: &[(u8, Template)],
@@ -269,7 +270,7 @@ impl FingerprintIndex {
     }
 
     /// Appends to `best` (a [`FingerprintIndex::search`] result for `probe`) the scores of the subjects named in
-    /// `include` that it does not hold (score 0 for a subject with nothing comparable or not in the index): what
+    /// `include` that it does not hold (none for a subject with nothing comparable or not in the index): what
     /// [`FingerprintIndex::search_including`] adds, for a caller that searched before it knew `include` (the
     /// gateway searches the fingers while the face is still being analysed). Costs one comparison per finger of
     /// each subject added, not a search.
@@ -291,16 +292,17 @@ impl FingerprintIndex {
         let mut scratch = Scratch::default();
         let mut fingers = Vec::new();
         for id in missing {
-            let score = self
-                .subjects
-                .iter()
-                .find(|s| self.id_of(s) == id.as_str())
-                .map(|s| subject_score(&matchers, self.fingers_of(s), &mut scratch, &mut fingers))
-                .unwrap_or(0.0);
-            best.push(Candidate {
-                subject_id: id.clone(),
-                score,
-            });
+            let Some(s) = self.subjects.iter().find(|s| self.id_of(s) == id.as_str()) else {
+                continue;
+            };
+            let score = subject_score(&matchers, self.fingers_of(s), &mut scratch, &mut fingers);
+            // `fingers` holds the probe fingers that had a comparable finger in the subject.
+            if !fingers.is_empty() {
+                best.push(Candidate {
+                    subject_id: id.clone(),
+                    score,
+                });
+            }
         }
     }
 }

@@ -409,3 +409,48 @@ fn the_finger_search_made_before_the_face_is_known_decides_the_same() {
         "no capture had a face candidate missing from the finger search's best"
     );
 }
+
+#[test]
+fn fingers_with_nothing_comparable_in_a_subject_give_no_evidence_against_its_face() {
+    let Some(engine) = crate::face::tests_support::engine() else {
+        return;
+    };
+    let (Some(_), Some(fingers)) = (face_photo("faceapi-bbt/amy/amy1.png"), watchlist()) else {
+        return;
+    };
+    let faces = four_faces(engine);
+    let gallery = Gallery {
+        fingers: &fingers,
+        faces: &faces,
+    };
+    let amy = face_photo("faceapi-bbt/amy/amy3.png").unwrap();
+    let alone = decide(
+        gallery,
+        &probe_from_capture(&with_face(capture(Vec::new()), amy.clone()), Some(engine)).unwrap(),
+    );
+    // The watchlist's fingers are all at position 2: a finger at position 7 has nothing to compare with in s0
+    // (nor in anyone), so the face decides as if the finger were not there, and no disagreement is reported.
+    let (other_finger, _) = fvc(1, 0, 3).unwrap();
+    let with_finger = decide(
+        gallery,
+        &probe_from_capture(
+            &with_face(
+                capture(vec![finger(7, FingerFormat::Tiff, other_finger)]),
+                amy,
+            ),
+            Some(engine),
+        )
+        .unwrap(),
+    );
+    assert_eq!(alone.candidates[0].subject_id, "s0", "{alone:?}");
+    assert_eq!(with_finger.decision, alone.decision, "{with_finger:?}");
+    assert_eq!(with_finger.candidates, alone.candidates, "{with_finger:?}");
+    assert!(
+        !with_finger
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("disagree"),
+        "{with_finger:?}"
+    );
+}
