@@ -232,34 +232,54 @@ fn with_face(mut c: Capture, data: Vec<u8>) -> Capture {
     c
 }
 
-/// Faces of four people: "s0" (fingers of DB1 finger 0 in [`watchlist`]) has amy's face, s1..s3 the others'.
-fn four_faces(engine: &crate::face::FaceEngine) -> FaceIndex {
-    FaceIndex::build(
-        ["amy", "leonard", "penny", "sheldon"]
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let photo = face_photo(&format!("faceapi-bbt/{n}/{n}1.png")).unwrap();
-                (format!("s{i}"), engine.analyze(&photo).unwrap().embedding)
-            })
-            .collect(),
-    )
+/// The face tests' gallery: [`watchlist`]'s fingers, and faces of four people ("s0", fingers of DB1 finger 0, has
+/// amy's face; s1..s3 the others'), with the face engine and amy's third photo (not enrolled).
+struct FaceFixture {
+    engine: &'static crate::face::FaceEngine,
+    fingers: FingerprintIndex,
+    faces: FaceIndex,
+    amy: Vec<u8>,
+}
+
+impl FaceFixture {
+    /// `None` (the test is skipped) without the face models or the data.
+    fn new() -> Option<Self> {
+        let engine = crate::face::tests_support::engine()?;
+        face_photo("faceapi-bbt/amy/amy1.png")?;
+        let fingers = watchlist()?;
+        let faces = FaceIndex::build(
+            ["amy", "leonard", "penny", "sheldon"]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let photo = face_photo(&format!("faceapi-bbt/{n}/{n}1.png")).unwrap();
+                    (format!("s{i}"), engine.analyze(&photo).unwrap().embedding)
+                })
+                .collect(),
+        );
+        let amy = face_photo("faceapi-bbt/amy/amy3.png").unwrap();
+        Some(Self {
+            engine,
+            fingers,
+            faces,
+            amy,
+        })
+    }
+
+    fn gallery(&self) -> Gallery<'_> {
+        Gallery {
+            fingers: &self.fingers,
+            faces: &self.faces,
+        }
+    }
 }
 
 #[test]
 fn face_and_fingers_are_fused_per_subject() {
-    let Some(engine) = crate::face::tests_support::engine() else {
+    let Some(fx) = FaceFixture::new() else {
         return;
     };
-    let (Some(_), Some(fingers)) = (face_photo("faceapi-bbt/amy/amy1.png"), watchlist()) else {
-        return;
-    };
-    let faces = four_faces(engine);
-    let gallery = Gallery {
-        fingers: &fingers,
-        faces: &faces,
-    };
-    let amy = face_photo("faceapi-bbt/amy/amy3.png").unwrap();
+    let (engine, gallery, amy) = (fx.engine, fx.gallery(), fx.amy.clone());
     let (own_finger, _) = fvc(1, 0, 3).unwrap();
     let (stranger_finger, _) = fvc(2, 5, 1).unwrap();
 
@@ -351,18 +371,10 @@ fn a_face_that_cannot_be_compared_is_noted_and_the_fingers_still_decide() {
 
 #[test]
 fn the_finger_search_made_before_the_face_is_known_decides_the_same() {
-    let Some(engine) = crate::face::tests_support::engine() else {
+    let Some(fx) = FaceFixture::new() else {
         return;
     };
-    let (Some(_), Some(fingers)) = (face_photo("faceapi-bbt/amy/amy1.png"), watchlist()) else {
-        return;
-    };
-    let faces = four_faces(engine);
-    let gallery = Gallery {
-        fingers: &fingers,
-        faces: &faces,
-    };
-    let amy = face_photo("faceapi-bbt/amy/amy3.png").unwrap();
+    let (engine, gallery, amy) = (fx.engine, fx.gallery(), fx.amy.clone());
     let (own, _) = fvc(1, 0, 3).unwrap();
     let (stranger, _) = fvc(2, 5, 1).unwrap();
     let (low, _) = fvc(1, 4, 2).unwrap();
@@ -412,18 +424,10 @@ fn the_finger_search_made_before_the_face_is_known_decides_the_same() {
 
 #[test]
 fn fingers_with_nothing_comparable_in_a_subject_give_no_evidence_against_its_face() {
-    let Some(engine) = crate::face::tests_support::engine() else {
+    let Some(fx) = FaceFixture::new() else {
         return;
     };
-    let (Some(_), Some(fingers)) = (face_photo("faceapi-bbt/amy/amy1.png"), watchlist()) else {
-        return;
-    };
-    let faces = four_faces(engine);
-    let gallery = Gallery {
-        fingers: &fingers,
-        faces: &faces,
-    };
-    let amy = face_photo("faceapi-bbt/amy/amy3.png").unwrap();
+    let (engine, gallery, amy) = (fx.engine, fx.gallery(), fx.amy.clone());
     let alone = decide(
         gallery,
         &probe_from_capture(&with_face(capture(Vec::new()), amy.clone()), Some(engine)).unwrap(),
