@@ -126,6 +126,9 @@ fn panel(out: &mut String, p: &Panel, x0: f64) {
     let (lx0, lx1) = if xmin.is_finite() && xmax > xmin {
         let pad = (xmax.log10() - xmin.log10()) * 0.08;
         (xmin.log10() - pad, xmax.log10() + pad)
+    } else if xmin.is_finite() {
+        // One tick (a run with a single station count): in the middle.
+        (xmin.log10() - 0.5, xmin.log10() + 0.5)
     } else {
         (0.0, 1.0)
     };
@@ -301,6 +304,31 @@ mod tests {
         assert_eq!(pts.len(), 2);
         assert!(pts[1].0 > pts[0].0, "x grows to the right");
         assert!(pts[1].1 < pts[0].1, "340 ms is above 12 ms");
+    }
+
+    #[test]
+    fn a_single_x_value_is_drawn_inside_its_panel() {
+        let one = Panel {
+            x_ticks: vec![(100.0, "100".into())],
+            series: vec![Series {
+                points: vec![(100.0, 120.0)],
+                ..sample().series[0].clone()
+            }],
+            ..sample()
+        };
+        let svg = render("t", &[one]);
+        let circle = svg.lines().find(|l| l.starts_with("<circle")).unwrap();
+        let cx: f64 = circle
+            .split("cx=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            cx > PLOT_LEFT && cx < PANEL_W - PLOT_RIGHT,
+            "{cx} outside the panel: {svg}"
+        );
     }
 
     #[test]
