@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use hotspot_device_protocols::bundle::{MAX_BUNDLE_BYTES, WatchlistContent, decode_unverified};
@@ -187,8 +187,10 @@ struct Prepared {
 }
 
 impl Prepared {
-    /// Times every capture of pool `kind` once, one at a time, after two warm-up captures.
-    fn time_kind(&self, kind: &str) -> anyhow::Result<Pass> {
+    /// Times every capture of pool `kind` once, one at a time, after two warm-up captures; with a `pace`, each
+    /// timed answer starts that long after the previous one started (as a sustained scenario's captures reach the
+    /// gateway), else right after it (back to back).
+    fn time_kind(&self, kind: &str, pace: Option<Duration>) -> anyhow::Result<Pass> {
         let these = self
             .kinds
             .iter()
@@ -201,10 +203,18 @@ impl Prepared {
                 std::hint::black_box(answer(c, &self.engine, self.installed.gallery()).ok());
             }
         }
+        let mut pacer = Pacer::new(pace);
         let mark = CpuMark::now(Pids::default());
         let mut items = Vec::with_capacity(these.len());
         for (i, capture) in these {
-            items.push(time_one(kind, *i, capture, &self.engine, &self.installed)?);
+            items.push(time_one(
+                kind,
+                *i,
+                capture,
+                &self.engine,
+                &self.installed,
+                &mut pacer,
+            )?);
         }
         let cpu = mark.until(&CpuMark::now(Pids::default()));
         let answers: usize = items
@@ -223,16 +233,19 @@ impl Prepared {
     }
 }
 
-/// The `matcher-alone` subcommand: builds the index, times every pool once and prints the [`Report`] as one JSON
-/// line; then, for each kind name read on stdin (one per line), times that pool again and prints a [`Pass`] line,
-/// until stdin closes.
+/// The `matcher-alone` subcommand: builds the index, times every pool once (back to back) and prints the
+/// [`Report`] as one JSON line; then, for each request read on stdin (one per line: a kind name, then optionally
+/// a pace in microseconds, [`Child::retime`]), times that pool again and prints a [`Pass`] line, until stdin
+/// closes.
 pub fn child_main(bundle: &Path, pool: &Path, models: &Path) -> anyhow::Result<()> {
     let (prepared, report) = measure(bundle, pool, models)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", serde_json::to_string(&report)?)?;
     out.flush()?;
     for line in std::io::stdin().lock().lines() {
-        let pass = prepared.time_kind(line?.trim())?;
+        let line = line?;
+        let (kind, pace) = parse_request(&line)?;
+        let pass = prepared.time_kind(kind, pace)?;
         writeln!(out, "{}", serde_json::to_string(&pass)?)?;
         out.flush()?;
     }
@@ -280,7 +293,7 @@ fn measure(bundle: &Path, pool: &Path, models: &Path) -> anyhow::Result<(Prepare
     let mut items = Vec::new();
     let mut costs = Vec::new();
     for (kind, _) in &prepared.kinds {
-        let pass = prepared.time_kind(kind)?;
+        let pass = prepared.time_kind(kind, None)?;
         items.extend(pass.items);
         costs.push(pass.cost);
     }
@@ -296,26 +309,83 @@ fn measure(bundle: &Path, pool: &Path, models: &Path) -> anyhow::Result<(Prepare
     Ok((prepared, report))
 }
 
-/// One capture taken to a decision, timed; with fingers and a face, also with the face analysed first.
+/// Starts timed answers at a pace: each one `pace` after the previous one started (sleeping meanwhile), or at
+/// once without a pace. On this benchmark's shared machines an answer after a second of idleness takes much
+/// longer than one right after another (the face analysis of a small photo 40 ms back to back, 70-90 ms a
+/// second apart; the caches hold other people's data by then), so a baseline for a sustained scenario must leave
+/// the same gaps as its stations do (`docs/benchmark.md`, "Idle gaps").
+struct Pacer {
+    pace: Option<Duration>,
+    last: Option<Instant>,
+}
+
+impl Pacer {
+    fn new(pace: Option<Duration>) -> Self {
+        Self { pace, last: None }
+    }
+
+    /// How long after `now` the next answer is due.
+    fn due_in(&self, now: Instant) -> Duration {
+        match (self.pace, self.last) {
+            (Some(pace), Some(last)) => pace.saturating_sub(now.saturating_duration_since(last)),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Sleeps until the next answer is due, and marks its start.
+    fn wait(&mut self) {
+        let left = self.due_in(Instant::now());
+        if !left.is_zero() {
+            std::thread::sleep(left);
+        }
+        self.last = Some(Instant::now());
+    }
+}
+
+/// A request line of the child's stdin: `KIND` (back to back) or `KIND PACE_US`.
+fn parse_request(line: &str) -> anyhow::Result<(&str, Option<Duration>)> {
+    let mut words = line.split_whitespace();
+    let kind = words
+        .next()
+        .ok_or_else(|| anyhow!("empty matcher-alone request"))?;
+    let pace = words
+        .next()
+        .map(|us| {
+            us.parse::<u64>()
+                .map(Duration::from_micros)
+                .map_err(|e| anyhow!("matcher-alone request {line:?}: pace: {e}"))
+        })
+        .transpose()?;
+    if words.next().is_some() {
+        bail!("matcher-alone request {line:?}: more than a kind and a pace");
+    }
+    Ok((kind, pace))
+}
+
+/// One capture taken to a decision, timed; with fingers and a face, also with the face analysed first. Every timed
+/// answer waits for `pacer` first.
 fn time_one(
     kind: &str,
     i: usize,
     capture: &Capture,
     engine: &hotspot_matcher::face::FaceEngine,
     installed: &hotspot_gateway::watchlist::Installed,
+    pacer: &mut Pacer,
 ) -> anyhow::Result<Item> {
     let both = capture.face.is_some() && !capture.fingers.is_empty();
-    let face_first = || -> anyhow::Result<f64> {
+    let face_first = |pacer: &mut Pacer| -> anyhow::Result<f64> {
+        pacer.wait();
         let t = Instant::now();
         let probe = probe_from_capture(capture, Some(engine)).map_err(|e| anyhow!("probe: {e}"))?;
         std::hint::black_box(decide(installed.gallery(), &probe));
         Ok(t.elapsed().as_secs_f64() * 1000.0)
     };
     let before = if both && i % 2 == 1 {
-        Some(face_first()?)
+        Some(face_first(pacer)?)
     } else {
         None
     };
+    pacer.wait();
     let t = Instant::now();
     let (outcome, probed) =
         answer(capture, engine, installed.gallery()).map_err(|e| anyhow!("probe: {e}"))?;
@@ -323,7 +393,7 @@ fn time_one(
     let probe_ms = probed.as_secs_f64() * 1000.0;
     let face_first_ms = match before {
         Some(ms) => Some(ms),
-        None if both => Some(face_first()?),
+        None if both => Some(face_first(pacer)?),
         None => None,
     };
     Ok(Item {
@@ -415,13 +485,17 @@ pub fn start_child(
 }
 
 impl Child {
-    /// Times pool `kind` again (two warm-up captures, then each capture once), in the child.
-    pub fn retime(&mut self, kind: Kind) -> anyhow::Result<Pass> {
+    /// Times pool `kind` again (two warm-up captures, then each capture once), in the child: back to back, or
+    /// each timed answer `pace` after the previous one started.
+    pub fn retime(&mut self, kind: Kind, pace: Option<Duration>) -> anyhow::Result<Pass> {
         let stdin = self
             .stdin
             .as_mut()
             .ok_or_else(|| anyhow!("matcher-alone child closed"))?;
-        writeln!(stdin, "{}", kind.name())?;
+        match pace {
+            Some(p) => writeln!(stdin, "{} {}", kind.name(), p.as_micros())?,
+            None => writeln!(stdin, "{}", kind.name())?,
+        }
         stdin.flush()?;
         self.read_line()
     }
@@ -444,5 +518,53 @@ impl Drop for Child {
         drop(self.stdin.take());
         let _ = self.process.kill();
         let _ = self.process.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn requests_name_a_kind_and_optionally_a_pace() {
+        assert_eq!(parse_request("2f+face").unwrap(), ("2f+face", None));
+        assert_eq!(
+            parse_request("10f 1000000\n").unwrap(),
+            ("10f", Some(Duration::from_secs(1)))
+        );
+        for bad in ["", "2f -5", "2f 1.5", "2f 10 20"] {
+            let e = parse_request(bad).unwrap_err().to_string();
+            assert!(e.contains("matcher-alone request"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_pacer_starts_each_answer_a_pace_after_the_last_one_started() {
+        let ms = Duration::from_millis;
+        let now = Instant::now();
+        let mut paced = Pacer::new(Some(ms(30)));
+        assert_eq!(
+            paced.due_in(now),
+            Duration::ZERO,
+            "the first answer waits for nothing"
+        );
+        paced.last = Some(now);
+        assert_eq!(paced.due_in(now + ms(10)), ms(20));
+        assert_eq!(paced.due_in(now + ms(30)), Duration::ZERO);
+        assert_eq!(
+            paced.due_in(now + ms(45)),
+            Duration::ZERO,
+            "a late answer starts at once"
+        );
+        let mut eager = Pacer::new(None);
+        eager.last = Some(now);
+        assert_eq!(eager.due_in(now), Duration::ZERO);
+        // And `wait` sleeps what `due_in` says: two waits a pace apart take at least the pace.
+        let mut real = Pacer::new(Some(ms(20)));
+        real.wait();
+        let t = Instant::now();
+        real.wait();
+        assert!(t.elapsed() >= ms(19));
     }
 }

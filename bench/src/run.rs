@@ -28,6 +28,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// A ramp step holds when its p99 is at most this.
 const RAMP_P99_LIMIT_MS: f64 = 1000.0;
 
+/// The longest gap the matcher alone leaves between answers when paced like a sustained scenario (a slower rate
+/// gets this gap: a second already leaves the caches as cold as they get, `docs/benchmark.md`, "Idle gaps").
+const MAX_PACE: Duration = Duration::from_secs(2);
+
 /// Which broker the stations and the gateway use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BrokerKind {
@@ -591,6 +595,8 @@ struct Stages {
     probe: Vec<f64>,
     queue: Vec<f64>,
     matching: Vec<f64>,
+    /// The matcher's own time in the gateway (`matcher_ms`, since session 11), by capture id.
+    matcher: HashMap<Uuid, f64>,
 }
 
 /// The stage times of the gateway's JSON log lines that are `local result`s.
@@ -614,6 +620,14 @@ fn parse_stages<'a>(lines: impl IntoIterator<Item = &'a str>) -> Stages {
         out.probe.push(p);
         out.queue.push(q);
         out.matching.push(m);
+        if let (Some(id), Some(w)) = (
+            f["capture_id"]
+                .as_str()
+                .and_then(|i| i.parse::<Uuid>().ok()),
+            f["matcher_ms"].as_f64(),
+        ) {
+            out.matcher.insert(id, w);
+        }
     }
     out
 }
@@ -667,8 +681,9 @@ struct Env<'a> {
     matcher: matcher_alone::Report,
     /// The child, idle between requests to time a pool again (None once it has failed).
     child: Option<matcher_alone::Child>,
-    /// Each kind's latest measured pass (its first, or the one after its last scenario).
-    passes: HashMap<Kind, Vec<matcher_alone::Item>>,
+    /// Each kind's latest measured pass at each pace (back to back: its first, or the one after its last burst;
+    /// paced: the one after its last sustained scenario at that pace).
+    passes: HashMap<(Kind, Option<Duration>), Vec<matcher_alone::Item>>,
     floors: HashMap<String, Floor>,
     warmed: HashSet<Kind>,
     echo_bytes: Arc<std::sync::atomic::AtomicUsize>,
@@ -726,18 +741,15 @@ impl Env<'_> {
         target: Target,
         kind: Kind,
         schedule: Schedule,
-        ideal: bool,
+        delays: BTreeMap<usize, f64>,
     ) -> anyhow::Result<Measured> {
         let pool: Vec<PoolCapture> = self.pool(kind)?.to_vec();
         let tracker = self.tracker.clone();
         self.fleet(stations).await?;
         let fleet = self.fleet.as_ref().ok_or_else(|| anyhow!("no stations"))?;
-        // The ideal gateway: the echo answers each capture after the matcher alone's time for it.
-        let service = if ideal {
-            self.matcher.service_ms(kind)
-        } else {
-            BTreeMap::new()
-        };
+        // The ideal gateway: the echo answers each capture after the matcher alone's time for it (`delays`, by
+        // pool index; empty for the immediate echo and the gateway).
+        let service = delays;
         let echo = self.echo.as_ref();
         let delay = |id: Uuid, i: usize| {
             if let (Some(e), Some(ms)) = (echo, service.get(&i)) {
@@ -836,13 +848,8 @@ impl Env<'_> {
         if let Some(f) = self.floors.get(&key) {
             return Ok(*f);
         }
-        self.echo_bytes
-            .store(result_bytes, std::sync::atomic::Ordering::Relaxed);
-        if self.echo.is_none() {
-            self.echo = Some(Echo::start(&self.access, self.echo_bytes.clone()).await?);
-        }
         let m = self
-            .measure(stack, sc.stations, Target::Echo, sc.kind, schedule, false)
+            .echo(stack, sc, result_bytes, schedule, BTreeMap::new())
             .await?;
         let lat: Vec<f64> = latencies(&m.record);
         let f = Floor {
@@ -854,30 +861,51 @@ impl Env<'_> {
     }
 
     /// For a sustained scenario, the ideal gateway: the echo client answering each capture after the matcher
-    /// alone's time for that capture, one at a time, through the same broker, stations and schedule (capped at
-    /// `ideal_captures`).
+    /// alone's time for that capture (in `baseline`), one at a time, through the same broker, stations and
+    /// schedule (capped at `ideal_captures`).
     async fn ideal(
         &mut self,
         stack: &Stack,
         sc: &Scenario,
         result_bytes: usize,
+        baseline: &matcher_alone::Report,
     ) -> anyhow::Result<Option<Measured>> {
         let Pattern::Sustained { rate, captures } = sc.pattern else {
             return Ok(None);
         };
-        self.echo_bytes
-            .store(result_bytes, std::sync::atomic::Ordering::Relaxed);
-        if self.echo.is_none() {
-            self.echo = Some(Echo::start(&self.access, self.echo_bytes.clone()).await?);
-        }
         let schedule = Schedule::Rate {
             rate,
             count: captures.min(self.opts.ideal_captures),
         };
         let m = self
-            .measure(stack, sc.stations, Target::Echo, sc.kind, schedule, true)
+            .echo(
+                stack,
+                sc,
+                result_bytes,
+                schedule,
+                baseline.service_ms(sc.kind),
+            )
             .await?;
         Ok(Some(m))
+    }
+
+    /// `sc`'s stations and captures answered by the echo client with results of `result_bytes`, each after its
+    /// pool capture's delay in `delays` (ms; none: at once).
+    async fn echo(
+        &mut self,
+        stack: &Stack,
+        sc: &Scenario,
+        result_bytes: usize,
+        schedule: Schedule,
+        delays: BTreeMap<usize, f64>,
+    ) -> anyhow::Result<Measured> {
+        self.echo_bytes
+            .store(result_bytes, std::sync::atomic::Ordering::Relaxed);
+        if self.echo.is_none() {
+            self.echo = Some(Echo::start(&self.access, self.echo_bytes.clone()).await?);
+        }
+        self.measure(stack, sc.stations, Target::Echo, sc.kind, schedule, delays)
+            .await
     }
 
     async fn once(&mut self, stack: &Stack, sc: &Scenario) -> anyhow::Result<ScenarioResult> {
@@ -915,6 +943,17 @@ impl Env<'_> {
             },
             _ => Schedule::Burst,
         };
+        // A sustained scenario's baseline leaves the same gaps between answers as its stations leave between
+        // captures; a burst's answers follow each other anyway.
+        let pace = match sc.pattern {
+            Pattern::Sustained { rate, .. } if rate > 0.0 => {
+                Some(Duration::from_secs_f64(1.0 / rate).min(MAX_PACE))
+            }
+            _ => None,
+        };
+        if let Some(p) = pace {
+            self.paced_before(sc.kind, p).await;
+        }
         let m = self
             .measure(
                 stack,
@@ -922,7 +961,7 @@ impl Env<'_> {
                 Target::Gateway,
                 sc.kind,
                 schedule,
-                false,
+                BTreeMap::new(),
             )
             .await?;
         // Central's answers (not timed) before anything else runs, so its work does not spill over.
@@ -935,22 +974,29 @@ impl Env<'_> {
                 .filter_map(|(_, a)| a.as_ref().map(|a| a.bytes as f64)),
         )
         .map_or(400, |b| b.round() as usize);
-        let bracket = self.bracket(sc.kind).await;
-        if bracket.is_none() {
-            notes.push(
-                "the matcher alone could not be timed again after this scenario: its baseline is from earlier"
-                    .into(),
-            );
-        }
+        let bracket = self.bracket(sc.kind, pace).await;
+        let baseline = match &bracket {
+            Some((_, baseline)) => baseline.clone(),
+            None => {
+                notes.push(
+                    "the matcher alone could not be timed again after this scenario: its baseline is from \
+                     earlier, back to back"
+                        .into(),
+                );
+                self.matcher.clone()
+            }
+        };
         let floor = self.floor(stack, sc, result_bytes).await?;
-        let ideal = self.ideal(stack, sc, result_bytes).await?;
+        let ideal = self.ideal(stack, sc, result_bytes, &baseline).await?;
         let mut r = self.result(
             sc,
             &m,
             Some(floor),
             ideal.as_ref().map(|i| &i.record),
-            bracket.as_ref(),
+            bracket.as_ref().map(|(b, _)| b),
+            &baseline,
         )?;
+        r.matcher_alone_pace_ms = bracket.as_ref().and(pace).map(ms);
         r.central_answered = central;
         r.notes.extend(notes);
         if !central_done {
@@ -960,13 +1006,51 @@ impl Env<'_> {
         Ok(r)
     }
 
-    /// Times pool `kind` again in the matcher-alone child, right after the gateway was measured with it, and makes
-    /// the mean of that pass and the one before (the previous scenario's, or the first) the baseline: the two
-    /// passes bracket the gateway's measurement in time. None (baseline unchanged) if the child fails.
-    async fn bracket(&mut self, kind: Kind) -> Option<Bracket> {
+    /// Times pool `kind` at `pace` in the matcher-alone child right before a sustained scenario, unless the pass
+    /// after an earlier scenario of that kind at that pace is there to bracket it: the first pass at a pace. The
+    /// child failing leaves no pass (the bracket after the scenario then says so).
+    async fn paced_before(&mut self, kind: Kind, pace: Duration) {
+        if self.passes.contains_key(&(kind, Some(pace))) {
+            return;
+        }
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        info!(kind = %kind.name(), pace_ms = ms(pace), "matcher alone: paced pass before the scenario");
+        let Ok((child, pass)) = tokio::task::spawn_blocking(move || {
+            let pass = child.retime(kind, Some(pace));
+            (child, pass)
+        })
+        .await
+        else {
+            return;
+        };
+        match pass {
+            Ok(p) => {
+                self.child = Some(child);
+                self.passes.insert((kind, Some(pace)), p.items);
+            }
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "the matcher-alone child failed; baselines stay as they are");
+            }
+        }
+    }
+
+    /// Times pool `kind` again in the matcher-alone child, right after the gateway was measured with it (at
+    /// `pace`: see [`matcher_alone::Child::retime`]), and makes the mean of that pass and the one before at the same
+    /// pace (the previous scenario's, the one [`Self::paced_before`] made, or for back to back the first) the
+    /// baseline: the two passes bracket the gateway's measurement in time. A paced pass with none before it (the
+    /// child failed then) is the baseline alone. Returns the bracket
+    /// and the whole baseline for the scenario: back-to-back passes also become the run's baseline for `kind`
+    /// (`self.matcher`), paced ones only this scenario's. None (baseline unchanged) if the child fails.
+    async fn bracket(
+        &mut self,
+        kind: Kind,
+        pace: Option<Duration>,
+    ) -> Option<(Bracket, matcher_alone::Report)> {
         let mut child = self.child.take()?;
         let (child, pass) = tokio::task::spawn_blocking(move || {
-            let pass = child.retime(kind);
+            let pass = child.retime(kind, pace);
             (child, pass)
         })
         .await
@@ -979,19 +1063,28 @@ impl Env<'_> {
             }
         };
         self.child = Some(child);
-        let before = self
-            .passes
-            .remove(&kind)
-            .unwrap_or_else(|| self.matcher.items_of(kind));
+        let before = match self.passes.remove(&(kind, pace)) {
+            Some(b) => b,
+            None if pace.is_none() => self.matcher.items_of(kind),
+            None => pass.items.clone(),
+        };
         let after = pass.items;
         let mean = bracket_mean(&before, &after);
         let mut cost = pass.cost;
         if let Some(b) = self.matcher.cost(kind) {
-            // Per capture, the mean of the two passes' CPU.
+            // Per capture, the mean of the two passes' CPU (the back-to-back one's for a paced pass: the same
+            // work, only spread out).
             let per = |c: &matcher_alone::KindCost| c.cpu_s / c.captures.max(1) as f64;
             cost.cpu_s = (per(&cost) + per(b)) / 2.0 * cost.captures as f64;
         }
-        self.matcher.set_kind(kind, mean, cost);
+        let baseline = if pace.is_none() {
+            self.matcher.set_kind(kind, mean, cost);
+            self.matcher.clone()
+        } else {
+            let mut b = self.matcher.clone();
+            b.set_kind(kind, mean, cost);
+            b
+        };
         let totals = |items: &[matcher_alone::Item]| -> BTreeMap<usize, f64> {
             items.iter().map(|i| (i.pool_index, i.total_ms())).collect()
         };
@@ -999,8 +1092,8 @@ impl Env<'_> {
             before: totals(&before),
             after: totals(&after),
         };
-        self.passes.insert(kind, after);
-        Some(bracket)
+        self.passes.insert((kind, pace), after);
+        Some((bracket, baseline))
     }
 
     /// The scenario's figures from a measurement.
@@ -1011,9 +1104,10 @@ impl Env<'_> {
         floor: Option<Floor>,
         ideal: Option<&Record>,
         bracket: Option<&Bracket>,
+        baseline: &matcher_alone::Report,
     ) -> anyhow::Result<ScenarioResult> {
         let pool = self.pool(sc.kind)?;
-        let service = self.matcher.service_ms(sc.kind);
+        let service = baseline.service_ms(sc.kind);
         let lat = latencies(&m.record);
         let latency = Summary::of(&lat);
         // The ideal run sends the same pool captures in the same order: pair them by position.
@@ -1045,17 +1139,33 @@ impl Env<'_> {
                 )
             })
             .unwrap_or_default();
-        let sent_parts = per_sent(&m.record, &self.matcher.parts_ms(sc.kind));
-        let face_first = per_sent(&m.record, &self.matcher.face_first_ms(sc.kind));
-        let cost = self.matcher.cost(sc.kind);
+        let sent_parts = per_sent(&m.record, &baseline.parts_ms(sc.kind));
+        let face_first = per_sent(&m.record, &baseline.face_first_ms(sc.kind));
+        let cost = baseline.cost(sc.kind);
         let floor_p50 = floor.and_then(|f| f.latency).map(|l| l.p50);
-        let overhead: Vec<f64> = m
+        let overhead_against = |service: &BTreeMap<usize, f64>| -> Vec<f64> {
+            m.record
+                .captures
+                .iter()
+                .filter_map(|(s, a)| {
+                    let a = a.as_ref()?;
+                    Some(ms(a.at.duration_since(s.at)) - service.get(&s.pool_index)? - floor_p50?)
+                })
+                .collect()
+        };
+        let overhead = overhead_against(&service);
+        // The run's back-to-back baseline, for comparison with a paced one.
+        let warm = self.matcher.service_ms(sc.kind);
+        let matcher_warm = Summary::of(&per_sent(&m.record, &warm));
+        let overhead_warm = Summary::of(&overhead_against(&warm));
+        // In place: the matcher's own time as the gateway logged it for each capture.
+        let own: Vec<f64> = m
             .record
             .captures
             .iter()
             .filter_map(|(s, a)| {
                 let a = a.as_ref()?;
-                Some(ms(a.at.duration_since(s.at)) - service.get(&s.pool_index)? - floor_p50?)
+                Some(ms(a.at.duration_since(s.at)) - m.stages.matcher.get(&s.id)? - floor_p50?)
             })
             .collect();
         let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
@@ -1117,7 +1227,18 @@ impl Env<'_> {
             matcher_alone_ms: matcher_alone,
             matcher_alone_before_ms: matcher_before,
             matcher_alone_after_ms: matcher_after,
+            matcher_alone_pace_ms: None,
+            matcher_alone_warm_ms: matcher_warm,
             overhead_ms: Summary::of(&overhead),
+            overhead_warm_ms: overhead_warm,
+            gateway_own_ms: Summary::of(&own),
+            gateway_matcher_ms: Summary::of(
+                &m.record
+                    .captures
+                    .iter()
+                    .filter_map(|(s, _)| m.stages.matcher.get(&s.id).copied())
+                    .collect::<Vec<_>>(),
+            ),
             ideal_ms,
             overhead_vs_ideal_ms: Summary::of(&vs_ideal),
             ratio_p50: ratio,
@@ -1210,7 +1331,7 @@ impl Env<'_> {
                                 Target::Gateway,
                                 sc.kind,
                                 Schedule::Rate { rate, count },
-                                false,
+                                BTreeMap::new(),
                             )
                             .await?;
                         let _ = self.tracker.wait_all(true, Duration::from_secs(30)).await;
@@ -1249,7 +1370,8 @@ impl Env<'_> {
             stages: Stages::default(),
         };
         let m = last.unwrap_or(empty);
-        let mut r = self.result(sc, &m, None, None, None)?;
+        let baseline = self.matcher.clone();
+        let mut r = self.result(sc, &m, None, None, None, &baseline)?;
         // The headline figures of a ramp are those of its last step.
         r.ramp = Some(ramp);
         Ok(r)
@@ -1343,7 +1465,7 @@ mod tests {
             "\n",
             r#"{"timestamp":"t","level":"INFO","fields":{"message":"central result for \"local result\"","probe_ms":1,"queue_ms":1,"match_ms":1},"target":"g"}"#,
             "\n",
-            r#"{"timestamp":"t","level":"INFO","fields":{"message":"local result","capture_id":"b","latency_ms":9,"probe_ms":3,"queue_ms":2,"match_ms":4},"target":"g"}"#,
+            r#"{"timestamp":"t","level":"INFO","fields":{"message":"local result","capture_id":"9a1ec2a4-7a8b-4a56-9a43-2f0e6b1c7d10","latency_ms":9,"probe_ms":3,"queue_ms":2,"match_ms":4,"matcher_ms":6},"target":"g"}"#,
             "\n",
             "not json \"local result\"\n",
         );
@@ -1351,6 +1473,9 @@ mod tests {
         assert_eq!(s.probe, vec![54.0, 3.0]);
         assert_eq!(s.queue, vec![0.0, 2.0]);
         assert_eq!(s.matching, vec![640.0, 4.0]);
+        // The matcher's own time, by capture, where the line has it (not before session 11).
+        let b: Uuid = "9a1ec2a4-7a8b-4a56-9a43-2f0e6b1c7d10".parse().unwrap();
+        assert_eq!(s.matcher, HashMap::from([(b, 6.0)]));
         // As a measurement reads them: only the lines written after it started.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.log");

@@ -73,6 +73,8 @@ pub enum Target {
 /// A capture sent.
 #[derive(Debug, Clone, Copy)]
 pub struct Sent {
+    /// The capture's id.
+    pub id: Uuid,
     /// Just before the PUBLISH was handed to the station's MQTT client.
     pub at: Instant,
     /// Index in its pool (to pair it with the matcher-alone measurement of the same capture).
@@ -375,6 +377,7 @@ impl Fleet {
         tracker.sent(
             id,
             Sent {
+                id,
                 at: Instant::now(),
                 pool_index,
                 bytes,
@@ -537,6 +540,7 @@ mod tests {
         t.sent(
             id,
             Sent {
+                id,
                 at: Instant::now(),
                 pool_index: 3,
                 bytes: 100,
