@@ -181,7 +181,8 @@ pub struct ScenarioResult {
     /// The gateway: CPU time over the measurement per answered capture (all its threads, embedded broker
     /// included), ms.
     pub gateway_cpu_ms: Option<f64>,
-    /// Sum of the matcher-alone times of the captures sent (the matcher alone answering them back to back), s.
+    /// Sum of the matcher-alone times of the captures sent (the matcher alone answering them one after another,
+    /// each in its baseline's time: paced for a sustained scenario since session 11), s.
     pub matcher_alone_drain_s: f64,
     /// Answered / drain.
     pub throughput_per_s: f64,
@@ -650,8 +651,9 @@ impl Report {
                 t,
                 "### Throughput and resources\n\n\
                  Drain: first send to last local result; matcher alone: the sum of its times for the same captures \
-                 (answering them back to back). CPU in cores over the measurement; \"others\" is the rest of the \
-                 machine (other people's work on a shared machine).\n"
+                 (answering them one after another, each in the baseline's time, paced for a sustained scenario \
+                 since session 11). CPU in cores over the measurement; \"others\" is the rest of the machine \
+                 (other people's work on a shared machine).\n"
             );
             let _ = writeln!(
                 t,
