@@ -83,7 +83,7 @@ async fn faces_are_matched_locally_and_by_central() {
         &["check-config", "--config", config.to_str().unwrap()],
     );
     assert!(out.contains("configuration is valid"), "{out}");
-    let _gw = w.gateway(&config);
+    let gw = w.gateway(&config);
     let mut s = station(broker.port(), "desk-f").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
@@ -172,6 +172,29 @@ async fn faces_are_matched_locally_and_by_central() {
     let local = t.captures[&amy_id].1.as_ref().unwrap();
     assert_eq!(local.decision, Decision::Hit, "{local:?}");
     assert_eq!(local.candidates[0].subject_id, "F001", "{local:?}");
+    // Its `local result` log line says how long the matcher itself took (docs/metrics.md; the load benchmark
+    // subtracts it from the latency): some time, within the gateway's own latency. The log is a file, so it has no
+    // colour codes: plain `key=value` fields.
+    let log = std::fs::read_to_string(&gw.log).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("local result") && l.contains(&amy_id.to_string()))
+        .unwrap_or_else(|| panic!("no local result line for {amy_id}:\n{log}"));
+    assert!(
+        !log.contains('\u{1b}'),
+        "escape codes in a log file: {line}"
+    );
+    let field = |name: &str| -> f64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+    };
+    let (matcher_ms, latency_ms) = (field("matcher_ms"), field("latency_ms"));
+    assert!(
+        matcher_ms > 0.0 && matcher_ms <= latency_ms + 1.0,
+        "matcher_ms {matcher_ms}, latency_ms {latency_ms}: {line}"
+    );
     // A finger and bytes that are no photo: rejected as before, and the search already under way is dropped: no
     // local answer follows the rejection.
     let bad = with_finger(face_capture(b"certainly not a photo".to_vec()));
