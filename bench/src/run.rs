@@ -17,7 +17,7 @@ use crate::matcher_alone;
 use crate::procs::{self, CpuMark, CpuUse, LogFollower, Pids, Proc, Sampler};
 use crate::report::{LoadResult, RampResult, RampStep, Report, ScenarioResult};
 use crate::scenario::{MatrixSizes, Pattern, Scenario, matrix, select, size_name};
-use crate::stations::{BrokerAccess, Echo, Fleet, Record, Target, Tracker};
+use crate::stations::{BrokerAccess, Echo, Fleet, Record, Sent, Target, Tracker};
 use crate::stats::{RampNext, RampPlan, Summary, ladder_rate, ladder_step_at_or_below, ramp_next};
 use crate::workload::{self, Kind, Photos, PoolCapture};
 
@@ -1013,25 +1013,30 @@ impl Env<'_> {
         if self.passes.contains_key(&(kind, Some(pace))) {
             return;
         }
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
         info!(kind = %kind.name(), pace_ms = ms(pace), "matcher alone: paced pass before the scenario");
-        let Ok((child, pass)) = tokio::task::spawn_blocking(move || {
-            let pass = child.retime(kind, Some(pace));
+        if let Some(p) = self.retime(kind, Some(pace)).await {
+            self.passes.insert((kind, Some(pace)), p.items);
+        }
+    }
+
+    /// Times pool `kind` again in the matcher-alone child (on a blocking thread: it waits for the child's answer).
+    /// None if there is no child, or it failed (it is dropped then: every later baseline stays as it is).
+    async fn retime(&mut self, kind: Kind, pace: Option<Duration>) -> Option<matcher_alone::Pass> {
+        let mut child = self.child.take()?;
+        let (child, pass) = tokio::task::spawn_blocking(move || {
+            let pass = child.retime(kind, pace);
             (child, pass)
         })
         .await
-        else {
-            return;
-        };
+        .ok()?;
         match pass {
             Ok(p) => {
                 self.child = Some(child);
-                self.passes.insert((kind, Some(pace)), p.items);
+                Some(p)
             }
             Err(e) => {
                 warn!(error = %format!("{e:#}"), "the matcher-alone child failed; baselines stay as they are");
+                None
             }
         }
     }
@@ -1048,21 +1053,7 @@ impl Env<'_> {
         kind: Kind,
         pace: Option<Duration>,
     ) -> Option<(Bracket, matcher_alone::Report)> {
-        let mut child = self.child.take()?;
-        let (child, pass) = tokio::task::spawn_blocking(move || {
-            let pass = child.retime(kind, pace);
-            (child, pass)
-        })
-        .await
-        .ok()?;
-        let pass = match pass {
-            Ok(p) => p,
-            Err(e) => {
-                warn!(error = %format!("{e:#}"), "the matcher-alone child failed; baselines stay as they are");
-                return None;
-            }
-        };
-        self.child = Some(child);
+        let pass = self.retime(kind, pace).await?;
         let before = match self.passes.remove(&(kind, pace)) {
             Some(b) => b,
             None if pace.is_none() => self.matcher.items_of(kind),
@@ -1143,31 +1134,24 @@ impl Env<'_> {
         let face_first = per_sent(&m.record, &baseline.face_first_ms(sc.kind));
         let cost = baseline.cost(sc.kind);
         let floor_p50 = floor.and_then(|f| f.latency).map(|l| l.p50);
-        let overhead_against = |service: &BTreeMap<usize, f64>| -> Vec<f64> {
+        // Per answered capture: latency - its matcher time (`matcher_of`) - the bus floor's p50.
+        let overhead_against = |matcher_of: &dyn Fn(&Sent) -> Option<f64>| -> Vec<f64> {
             m.record
                 .captures
                 .iter()
                 .filter_map(|(s, a)| {
                     let a = a.as_ref()?;
-                    Some(ms(a.at.duration_since(s.at)) - service.get(&s.pool_index)? - floor_p50?)
+                    Some(ms(a.at.duration_since(s.at)) - matcher_of(s)? - floor_p50?)
                 })
                 .collect()
         };
-        let overhead = overhead_against(&service);
+        let overhead = overhead_against(&|s| service.get(&s.pool_index).copied());
         // The run's back-to-back baseline, for comparison with a paced one.
         let warm = self.matcher.service_ms(sc.kind);
         let matcher_warm = Summary::of(&per_sent(&m.record, &warm));
-        let overhead_warm = Summary::of(&overhead_against(&warm));
+        let overhead_warm = Summary::of(&overhead_against(&|s| warm.get(&s.pool_index).copied()));
         // In place: the matcher's own time as the gateway logged it for each capture.
-        let own: Vec<f64> = m
-            .record
-            .captures
-            .iter()
-            .filter_map(|(s, a)| {
-                let a = a.as_ref()?;
-                Some(ms(a.at.duration_since(s.at)) - m.stages.matcher.get(&s.id)? - floor_p50?)
-            })
-            .collect();
+        let own = overhead_against(&|s| m.stages.matcher.get(&s.id).copied());
         let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
         let (mut expected_hits, mut hits_found, mut false_hits) = (0, 0, 0);
         for (s, a) in &m.record.captures {

@@ -87,14 +87,12 @@ struct ToMatch {
     /// Quality plugins' notes, appended to the answer's reason.
     notes: Vec<String>,
     received_ms: i64,
-    /// How long making the probe took (templates, face), ms; when `face` is `Some`, the fingers' part only (the
+    /// How long making the probe took (templates, face); when `face` is `Some`, the fingers' part only (the
     /// whole probe's time comes with the face).
-    probe_ms: u64,
-    /// The same, not rounded (for the log line's `matcher_ms`).
     probed: Duration,
-    /// The face's side of the probe and the whole probe's time (ms), when the finger search starts before the
-    /// face is analysed; `None`: `probe` is whole. Closed without a value: the capture was rejected.
-    face: Option<oneshot::Receiver<(FacePart, u64)>>,
+    /// The face's side of the probe and the whole probe's time, when the finger search starts before the face is
+    /// analysed; `None`: `probe` is whole. Closed without a value: the capture was rejected.
+    face: Option<oneshot::Receiver<(FacePart, Duration)>>,
 }
 
 /// How long a result handed to MQTT waits before it is marked published (see [`Pipeline::confirm_published`]).
@@ -368,7 +366,6 @@ impl Pipeline {
             capture: capture.clone(),
             notes,
             received_ms,
-            probe_ms: millis(probed),
             probed,
             face,
         };
@@ -397,14 +394,13 @@ impl Pipeline {
             .blocking(capture.clone(), move |c| probe_face(c, faces.as_deref()))
             .await;
         let probed = started.elapsed();
-        let probe_ms = millis(probed);
         let face = match face {
             Ok(f) => f,
             // Dropping `face_tx` (and `stored`) tells an early match to give up.
             Err(reason) => return self.reject(&inbound, Some(id), reason).await,
         };
         if let Some(tx) = face_tx {
-            let _ = tx.send((face, probe_ms));
+            let _ = tx.send((face, probed));
         } else if let Some(mut probe) = probe {
             probe.add_face(face);
             if capture.purpose == Purpose::Enrol
@@ -496,9 +492,9 @@ impl Pipeline {
             })
     }
 
-    /// The capture's whole probe (fingers, then face), computed on blocking threads, and how long that took (ms,
-    /// the `probe` stage).
-    async fn probe(&self, capture: Arc<Capture>) -> Result<(Probe, u64), String> {
+    /// The capture's whole probe (fingers, then face), computed on blocking threads, and how long that took (the
+    /// `probe` stage).
+    async fn probe(&self, capture: Arc<Capture>) -> Result<(Probe, Duration), String> {
         let started = Instant::now();
         let mut probe = self.blocking(capture.clone(), probe_fingers).await?;
         let faces = self.faces.clone();
@@ -506,7 +502,7 @@ impl Pipeline {
             .blocking(capture, move |c| probe_face(c, faces.as_deref()))
             .await?;
         probe.add_face(face);
-        Ok((probe, millis(started.elapsed())))
+        Ok((probe, started.elapsed()))
     }
 
     async fn reject(&self, inbound: &Inbound, capture_id: Option<Uuid>, reason: String) {
@@ -571,10 +567,11 @@ impl Pipeline {
             capture,
             notes,
             received_ms,
-            mut probe_ms,
             probed,
             face,
         } = job;
+        // The whole probe's time (the `probe` stage): `probed`, or with the face analysed meanwhile, the face's.
+        let mut probe_ms = millis(probed);
         let purpose = capture.purpose;
         let queued = Instant::now();
         let Ok(slot) = self.match_slots.acquire().await else {
@@ -603,12 +600,12 @@ impl Pipeline {
         let mut match_ms = millis(searching);
         let waited = Instant::now();
         if let Some(face) = face {
-            let Ok((part, ms)) = face.await else {
+            let Ok((part, whole)) = face.await else {
                 // Rejected while its face was analysed: the station was told.
                 return;
             };
             probe.add_face(part);
-            probe_ms = ms;
+            probe_ms = millis(whole);
         }
         let face_waiting = waited.elapsed();
         let face_wait_ms = millis(face_waiting);
@@ -858,7 +855,7 @@ impl Pipeline {
                 Ok(Some((rec, capture))) => {
                     let capture = Arc::new(capture);
                     match self.probe(capture.clone()).await {
-                        Ok((probe, probe_ms)) => {
+                        Ok((probe, probed)) => {
                             let job = ToMatch {
                                 id,
                                 station: rec.station_id,
@@ -866,8 +863,7 @@ impl Pipeline {
                                 capture,
                                 notes: Vec::new(),
                                 received_ms: rec.received_at_ms,
-                                probe_ms,
-                                probed: Duration::from_millis(probe_ms),
+                                probed,
                                 face: None,
                             };
                             self.local_match(job, None).await;

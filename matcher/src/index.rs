@@ -254,26 +254,12 @@ impl FingerprintIndex {
 }
 
 impl FingerprintIndex {
-    /// As [`FingerprintIndex::search`], and also the scores of the subjects named in `include` that are not among
-    /// the best, after the best; a subject with no finger comparable with the probe's (or not in the index) is
-    /// left out: its fingers give no evidence either way. The fusion with faces uses it to score the face
-    /// search's candidates on their fingers in the same pass.
-    pub fn search_including(
-        &self,
-        probe: &[(u8, Template)],
-        max_candidates: usize,
-        include: &[String],
-    ) -> Vec<Candidate> {
-        let mut best = self.search(probe, max_candidates);
-        self.add_included(probe, &mut best, include);
-        best
-    }
-
     /// Appends to `best` (a [`FingerprintIndex::search`] result for `probe`) the scores of the subjects named in
-    /// `include` that it does not hold (none for a subject with nothing comparable or not in the index): what
-    /// [`FingerprintIndex::search_including`] adds, for a caller that searched before it knew `include` (the
-    /// gateway searches the fingers while the face is still being analysed). Costs one comparison per finger of
-    /// each subject added, not a search.
+    /// `include` that it does not hold, after the best; a subject with no finger comparable with the probe's (or
+    /// not in the index) is left out: its fingers give no evidence either way. The fusion with faces uses it to
+    /// score the face search's candidates on their fingers after the search, which may have run before `include`
+    /// was known (the gateway searches the fingers while the face is still being analysed). Costs one comparison
+    /// per finger of each subject added, not a search.
     pub fn add_included(
         &self,
         probe: &[(u8, Template)],
