@@ -148,12 +148,8 @@ fn release_bin(name: &str) -> PathBuf {
 }
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // The binaries' logging: colours only on a terminal, so a log redirected to a file stays plain text.
+    hotspot_central::cli::init_logging_with(false, "info");
     match real_main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
