@@ -75,7 +75,7 @@ impl Links {
         }
         let mut kept = 0;
         for (ce, &cell) in candidate_edges.iter().zip(&self.cells) {
-            let (bearing, relative, length) = (ce.bearing, ce.relative, ce.length());
+            let (bearing, relative, length) = (ce.bearing(), ce.relative(), ce.length());
             let candidate_ends = u32::from(ce.from) << 16 | u32::from(ce.to) << 24;
             for pe in table.edges(cell) {
                 let agreement = pe.similarity(bearing, relative, length);

@@ -90,10 +90,10 @@ struct IndexedFinger {
 /// Every enrolled finger's minutiae, candidate edges and hull vertices live in arrays shared by the whole index,
 /// exactly sized: no per-finger allocation, the area as its vertices' indices and no grid (both made during a
 /// comparison, only for the candidates that get as far as an alignment), no probe-only edges, edges without their
-/// hash cell (recomputed from the shape), and minutiae at the template codec's precision (quarter pixels, 6 bytes
-/// each). Templates decoded from the codec, as watchlists are stored, score exactly as they would one to one; others
-/// are rounded to quarter pixels first.
-/// About 1.4 KB per finger of 45 minutiae ([`Self::heap_bytes`]).
+/// hash cell (recomputed from the shape) and with their directions kept to 1/1024 turn (6 bytes each), and minutiae
+/// at the template codec's precision (quarter pixels, 6 bytes each). Templates decoded from the codec, as watchlists
+/// are stored, score exactly as they would one to one; others are rounded to quarter pixels first.
+/// About 1.1 KB per finger of 45 minutiae ([`Self::heap_bytes`]).
 #[derive(Debug, Clone, Default)]
 pub struct FingerprintIndex {
     /// Subject ids, one after the other (one allocation for all, so that a large index leaves no small blocks

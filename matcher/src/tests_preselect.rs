@@ -37,7 +37,7 @@ fn links(m: &Matcher, edges: &[StoredEdge]) -> (u32, f32) {
     let (mut kept, mut sum) = (0, 0.0);
     for ce in edges {
         for pe in m.table().edges(ce.cell(bins)) {
-            let a = pe.similarity(ce.bearing, ce.relative, ce.length());
+            let a = pe.similarity(ce.bearing(), ce.relative(), ce.length());
             if a > 0.0 {
                 kept += 1;
                 sum += a;

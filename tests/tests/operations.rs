@@ -28,7 +28,7 @@ async fn a_watchlist_update_is_announced_installed_and_used() {
             && metrics.contains("hotspot_watchlist_subjects 8"),
         "{metrics}"
     );
-    // 8 subjects' fingers: some memory, and not absurdly much (about 1.4 KB per finger).
+    // 8 subjects' fingers: some memory, and not absurdly much (about 1.1 KB per finger).
     let index_bytes: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("hotspot_watchlist_index_bytes "))
