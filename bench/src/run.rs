@@ -749,10 +749,9 @@ impl Env<'_> {
         let fleet = self.fleet.as_ref().ok_or_else(|| anyhow!("no stations"))?;
         // The ideal gateway: the echo answers each capture after the matcher alone's time for it (`delays`, by
         // pool index; empty for the immediate echo and the gateway).
-        let service = delays;
         let echo = self.echo.as_ref();
         let delay = |id: Uuid, i: usize| {
-            if let (Some(e), Some(ms)) = (echo, service.get(&i)) {
+            if let (Some(e), Some(ms)) = (echo, delays.get(&i)) {
                 e.set_delay(id, Duration::from_secs_f64(ms / 1000.0));
             }
         };
